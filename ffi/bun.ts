@@ -1,0 +1,45 @@
+/** The {@linkcode Sys} table for Bun: `bun:ffi` `dlopen` of libc. @module */
+import type { Arg, Sys } from "./types.ts";
+
+// The specifier is a variable so that Deno's type check does not try to resolve `bun:ffi`.
+const BUN_FFI = "bun:ffi";
+const { dlopen, ptr, read: peek } = await import(BUN_FFI);
+
+const symbols = {
+  inotify_init1: { args: ["i32"], returns: "i32" }, // int (int flags)
+  inotify_add_watch: { args: ["i32", "ptr", "u32"], returns: "i32" }, // int (int fd, const char *path, uint32_t mask)
+  inotify_rm_watch: { args: ["i32", "i32"], returns: "i32" }, // int (int fd, int wd)
+  read: { args: ["i32", "ptr", "u64"], returns: "i64_fast" }, // ssize_t (int fd, void *buf, size_t count)
+  write: { args: ["i32", "ptr", "u64"], returns: "i64_fast" }, // ssize_t (int fd, const void *buf, size_t count)
+  close: { args: ["i32"], returns: "i32" }, // int (int fd)
+  ioctl: { args: ["i32", "u64", "u64"], returns: "i32" }, // int (int fd, unsigned long request, ...)
+  poll: { args: ["ptr", "u64", "i32"], returns: "i32" }, // int (struct pollfd *fds, nfds_t nfds, int timeout)
+  eventfd: { args: ["u32", "i32"], returns: "i32" }, // int (unsigned int initval, int flags)
+  pipe2: { args: ["ptr", "i32"], returns: "i32" }, // int (int pipefd[2], int flags)
+  syscall: { args: ["i64", "u64", "u64", "u64", "u64", "u64"], returns: "i64_fast" }, // long (long number, ...)
+  __errno_location: { args: [], returns: "ptr" }, // int *(void)
+};
+
+/** Binds libc for the calling thread (errno is per thread). */
+export function open(): Sys {
+  const s = dlopen("libc.so.6", symbols).symbols;
+  const errnoAt: number = s.__errno_location();
+  const word = (arg: Arg): number => (typeof arg === "number" ? arg : ptr(arg));
+  return {
+    inotifyInit1: (flags) => s.inotify_init1(flags),
+    inotifyAddWatch: (fd, path, mask) => s.inotify_add_watch(fd, path, mask),
+    inotifyRmWatch: (fd, wd) => s.inotify_rm_watch(fd, wd),
+    read: (fd, into) => Number(s.read(fd, into, into.byteLength)),
+    write: (fd, from) => Number(s.write(fd, from, from.byteLength)),
+    close: (fd) => s.close(fd),
+    ioctl: (fd, request, arg) => s.ioctl(fd, request, word(arg)),
+    poll: (fds, timeoutMs) => s.poll(fds, fds.byteLength >> 3, timeoutMs),
+    eventfd: (initval, flags) => s.eventfd(initval, flags),
+    pipe2: (fds, flags) => s.pipe2(fds, flags),
+    syscall: (number, ...args) => {
+      const [a = 0, b = 0, c = 0, d = 0, e = 0] = args.map(word);
+      return Number(s.syscall(number, a, b, c, d, e));
+    },
+    errno: () => peek.i32(errnoAt, 0),
+  };
+}

@@ -1,0 +1,42 @@
+/** The {@linkcode Sys} table for Deno: `Deno.dlopen` of libc. @module */
+import type { Arg, Sys } from "./types.ts";
+
+const symbols = {
+  inotify_init1: { parameters: ["i32"], result: "i32" }, // int (int flags)
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" }, // int (int fd, const char *path, uint32_t mask)
+  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" }, // int (int fd, int wd)
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t (int fd, void *buf, size_t count)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t (int fd, const void *buf, size_t count)
+  close: { parameters: ["i32"], result: "i32" }, // int (int fd)
+  ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" }, // int (int fd, unsigned long request, ...)
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" }, // int (struct pollfd *fds, nfds_t nfds, int timeout)
+  eventfd: { parameters: ["u32", "i32"], result: "i32" }, // int (unsigned int initval, int flags)
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int (int pipefd[2], int flags)
+  syscall: { parameters: ["i64", "u64", "u64", "u64", "u64", "u64"], result: "i64" }, // long (long number, ...)
+  __errno_location: { parameters: [], result: "pointer" }, // int *(void)
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Binds libc for the calling thread (errno is per thread). */
+export function open(): Sys {
+  const s = Deno.dlopen("libc.so.6", symbols).symbols;
+  const errnoView = new Deno.UnsafePointerView(s.__errno_location()!);
+  const word = (arg: Arg): bigint =>
+    typeof arg === "number" ? BigInt(arg) : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(arg)));
+  return {
+    inotifyInit1: (flags) => s.inotify_init1(flags),
+    inotifyAddWatch: (fd, path, mask) => s.inotify_add_watch(fd, path, mask),
+    inotifyRmWatch: (fd, wd) => s.inotify_rm_watch(fd, wd),
+    read: (fd, into) => Number(s.read(fd, into, BigInt(into.byteLength))),
+    write: (fd, from) => Number(s.write(fd, from, BigInt(from.byteLength))),
+    close: (fd) => s.close(fd),
+    ioctl: (fd, request, arg) => s.ioctl(fd, BigInt(request), word(arg)),
+    poll: (fds, timeoutMs) => s.poll(fds, BigInt(fds.byteLength >> 3), timeoutMs),
+    eventfd: (initval, flags) => s.eventfd(initval, flags),
+    pipe2: (fds, flags) => s.pipe2(fds, flags),
+    syscall: (number, ...args) => {
+      const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args.map(word);
+      return Number(s.syscall(BigInt(number), a, b, c, d, e));
+    },
+    errno: () => errnoView.getInt32(),
+  };
+}

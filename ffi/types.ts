@@ -1,0 +1,30 @@
+/**
+ * The whole boundary between notiq and libc. Each method is one libc call and returns what libc
+ * returns: `-1` means "ask {@linkcode Sys.errno}". No parsing, no errors, no retries live here.
+ *
+ * @module
+ */
+
+/** A pointer-sized argument: bytes whose address is passed, or a plain integer. */
+export type Arg = Uint8Array | number;
+
+/** The libc calls notiq makes, bound by `ffi/deno.ts` or `ffi/bun.ts`. */
+export interface Sys {
+  inotifyInit1(flags: number): number;
+  inotifyAddWatch(fd: number, path: Uint8Array, mask: number): number;
+  inotifyRmWatch(fd: number, wd: number): number;
+  read(fd: number, into: Uint8Array): number;
+  write(fd: number, from: Uint8Array): number;
+  close(fd: number): number;
+  /** `ioctl(fd, request, arg)`: `arg` is a buffer's address or an integer, as the request wants. */
+  ioctl(fd: number, request: number, arg: Arg): number;
+  /** `poll(fds, nfds, timeout)`: `fds` holds whole `struct pollfd`s (8 bytes each). */
+  poll(fds: Uint8Array, timeoutMs: number): number;
+  eventfd(initval: number, flags: number): number;
+  /** `pipe2(fds, flags)`: `fds` receives the read end, then the write end. */
+  pipe2(fds: Int32Array, flags: number): number;
+  /** `syscall(number, ...)` with up to five pointer-sized arguments. */
+  syscall(number: number, ...args: Arg[]): number;
+  /** errno of the last failed call on this thread; read it before any other call. */
+  errno(): number;
+}

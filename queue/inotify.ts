@@ -1,0 +1,385 @@
+/**
+ * {@linkcode InotifyCore}: one inotify instance driven through a {@linkcode Sys} it is given,
+ * drained by a reader thread into a ring that is parsed in place.
+ *
+ * @module
+ */
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Sys } from "../ffi/types.ts";
+import { SyscallError } from "./errors.ts";
+import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
+import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
+import { type ReaderJob, Ring } from "./ring.ts";
+
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const FIONREAD = 0x541b;
+const EAGAIN = 11;
+
+/** Default bytes of one kernel read: about 2,000 events with short names. */
+export const DEFAULT_BUFFER_SIZE = 64 * 1024;
+/**
+ * Default ring: 8 MiB holds 262,144 events with names of up to 15 bytes (32 bytes each), or
+ * 174,762 with names up to 31 bytes: 16 times the kernel's default queue of 16,384 events, so a
+ * burst of 100,000 events waits here while the main thread is busy. Pages are only touched as
+ * they are used.
+ */
+export const DEFAULT_RING_SIZE = 8 * 1024 * 1024;
+
+/** What an {@linkcode InotifyCore} needs from the runtime: libc, and a way to start a reader. */
+export interface Host {
+  sys: Sys;
+  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): void };
+}
+
+/** Options of `new Inotify()`. */
+export interface InotifyOptions {
+  /** Bytes of one kernel read; at least 272 (16 + NAME_MAX + 1). Default 64 KiB. */
+  bufferSize?: number;
+  /** Bytes of the ring the reader drains the kernel queue into; at least `bufferSize`. Default 8 MiB. */
+  ringSize?: number;
+}
+
+/** A live watch: the path it was added with and its mask (without MASK_ADD/MASK_CREATE). */
+export interface WatchInfo {
+  readonly path: string;
+  readonly mask: number;
+}
+
+/** What a batch yields: a view of one record, valid until the next batch is requested. */
+export type InotifyEventView = Pick<InotifyCursor, "wd" | "mask" | "cookie" | "name" | "nameBytes" | "toEvent">;
+
+/**
+ * The records of one or more kernel reads, decoded in place. Iterating yields the same view
+ * object for every record, so copy what you keep (`view.toEvent()`).
+ */
+export class InotifyBatch implements Iterable<InotifyEventView> {
+  readonly #cursor: InotifyCursor;
+  #start = 0;
+  #end = 0;
+
+  /** @param bytes The ring's data area. */
+  constructor(bytes: Uint8Array) {
+    this.#cursor = new InotifyCursor(bytes);
+  }
+
+  /** Points the batch at `[start, end)`. */
+  set(start: number, end: number): void {
+    this.#start = start;
+    this.#end = end;
+  }
+
+  /** Bytes of records in this batch. */
+  get byteLength(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Walks the records; allocates nothing per record. */
+  [Symbol.iterator](): Iterator<InotifyEventView> {
+    const cursor = this.#cursor;
+    cursor.reset(this.#end, this.#start);
+    const more: IteratorResult<InotifyEventView> = { done: false, value: cursor };
+    const done: IteratorResult<InotifyEventView> = { done: true, value: undefined };
+    return { next: () => (cursor.next() ? more : done) };
+  }
+}
+
+/** The fds and thread one instance owns; shared with the leak net, so it never holds `this`. */
+interface Resources {
+  sys: Sys;
+  fd: number;
+  wakeFd: number;
+  ring?: Ring;
+  thread?: { terminate(): void };
+}
+
+/** Stops the reader (if any) before closing its fds: close(2) would wake nobody. */
+function release(res: Resources): number {
+  const { sys } = res;
+  if (res.ring) {
+    sys.write(res.wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
+    res.ring.stopReader();
+    res.thread?.terminate();
+    sys.close(res.wakeFd);
+  }
+  return sys.close(res.fd) === -1 ? sys.errno() : 0;
+}
+
+// Only a net for instances dropped without close(); close() unregisters first.
+const leakNet = new FinalizationRegistry<Resources>((res) => void release(res));
+
+/** Turns a `string | URL` into a path, or throws a TypeError that says what went wrong. */
+export function toPath(path: unknown, doing: string): string {
+  const text = path instanceof URL ? fileURLToPath(path) : path;
+  if (typeof text !== "string" || text === "") {
+    throw new TypeError(`Cannot ${doing}: path must be a non-empty string or a file: URL, got ${describe(path)}`);
+  }
+  if (text.includes("\0")) throw new TypeError(`Cannot ${doing} for ${JSON.stringify(text)}: path contains a NUL byte`);
+  return text;
+}
+
+function describe(value: unknown): string {
+  return value === null ? "null" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
+}
+
+const encoder = new TextEncoder();
+function cString(text: string): Uint8Array {
+  return encoder.encode(text + "\0");
+}
+
+function checkSize(name: string, value: unknown, min: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(`Cannot create Inotify: ${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > 2 ** 30) {
+    throw new RangeError(`Cannot create Inotify: ${name} must be from ${min} to ${2 ** 30}, got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * One kernel inotify queue. Exported from mod.ts as `Inotify`, bound to the runtime's libc.
+ */
+export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, AsyncDisposable {
+  readonly #host: Host;
+  readonly #res: Resources;
+  readonly #bufferSize: number;
+  readonly #ringSize: number;
+  readonly #watches = new Map<number, WatchInfo>();
+  #closed = false;
+  #iterating = false;
+  #batch?: InotifyBatch;
+  #scan?: InotifyCursor;
+  #held = -1; // end of the batch handed out, released when the next one is asked for
+  #threadError?: Error;
+
+  /**
+   * Opens an inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`).
+   *
+   * @throws {SyscallError} `EMFILE` when `fs.inotify.max_user_instances` is reached.
+   */
+  constructor(host: Host, options: InotifyOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot create Inotify: options must be an object, got ${describe(options)}`);
+    }
+    this.#bufferSize = checkSize("bufferSize", options.bufferSize ?? DEFAULT_BUFFER_SIZE, MIN_READ_SIZE);
+    this.#ringSize = checkSize("ringSize", options.ringSize ?? DEFAULT_RING_SIZE, this.#bufferSize);
+    this.#host = host;
+    const fd = host.sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
+    if (fd === -1) throw new SyscallError(host.sys.errno(), "inotify_init1");
+    this.#res = { sys: host.sys, fd, wakeFd: -1 };
+    leakNet.register(this, this.#res, this);
+  }
+
+  /** True once {@linkcode close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Watches a path (`inotify_add_watch`). A path already watched by this instance (the same inode,
+   * by any name) keeps its wd: its mask is replaced, or ORed in with `IN.MASK_ADD`.
+   *
+   * @param path A file or directory.
+   * @param mask Events from `IN`, plus flags (`ONLYDIR`, `DONT_FOLLOW`, `EXCL_UNLINK`,
+   *   `MASK_ADD`, `MASK_CREATE`, `ONESHOT`).
+   * @returns The watch descriptor that events carry as `wd`.
+   * @throws {SyscallError} `ENOENT` (no such path), `EACCES`, `ENOTDIR` (with `IN.ONLYDIR`),
+   *   `EEXIST` (with `IN.MASK_CREATE` on a watched path), `ENOSPC` (`fs.inotify.max_user_watches`).
+   */
+  addWatch(path: string | URL, mask: number): number {
+    const target = toPath(path, "add watch");
+    if (typeof mask !== "number" || !Number.isInteger(mask)) {
+      throw new TypeError(`Cannot add watch for ${JSON.stringify(target)}: mask must be an integer, got ${describe(mask)}`);
+    }
+    const bits = mask >>> 0;
+    if (bits !== mask && bits !== mask + 2 ** 32) {
+      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: mask ${mask} is not a 32-bit value`);
+    }
+    if ((bits & IN.ALL_EVENTS) === 0) {
+      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: mask has no event bits (IN.ALL_EVENTS)`);
+    }
+    if ((bits & ~ADD_WATCH_BITS) !== 0) {
+      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: unknown mask bits 0x${(bits & ~ADD_WATCH_BITS >>> 0).toString(16)}`);
+    }
+    if ((bits & IN.MASK_ADD) && (bits & IN.MASK_CREATE)) {
+      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: MASK_ADD and MASK_CREATE exclude each other`);
+    }
+    this.#assertOpen("add watch");
+    const { sys, fd } = this.#res;
+    const wd = sys.inotifyAddWatch(fd, cString(target), bits);
+    if (wd === -1) throw new SyscallError(sys.errno(), "inotify_add_watch", target);
+    const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
+    const before = this.#watches.get(wd);
+    this.#watches.set(wd, { path: target, mask: ((bits & IN.MASK_ADD) && before ? before.mask | kept : kept) >>> 0 });
+    return wd;
+  }
+
+  /**
+   * Removes a watch (`inotify_rm_watch`). It leaves {@linkcode watches} at once; an `IGNORED`
+   * event for it follows in the stream.
+   *
+   * @throws {SyscallError} `EINVAL` if `wd` is not a live watch of this instance.
+   */
+  rmWatch(wd: number): void {
+    if (typeof wd !== "number" || !Number.isInteger(wd)) {
+      throw new TypeError(`Cannot remove watch: wd must be an integer, got ${describe(wd)}`);
+    }
+    this.#assertOpen("remove watch");
+    const { sys, fd } = this.#res;
+    if (sys.inotifyRmWatch(fd, wd) === -1) throw new SyscallError(sys.errno(), "inotify_rm_watch");
+    this.#watches.delete(wd);
+  }
+
+  /** The live watches by wd. A watch leaves when removed or when its `IGNORED` event is read. */
+  get watches(): ReadonlyMap<number, WatchInfo> {
+    return this.#watches;
+  }
+
+  /** The wd of a path watched by this instance (compared as absolute paths), if any. */
+  findWatch(path: string | URL): number | undefined {
+    const target = resolve(toPath(path, "find watch"));
+    for (const [wd, info] of this.#watches) if (resolve(info.path) === target) return wd;
+    return undefined;
+  }
+
+  /**
+   * Bytes waiting in the kernel queue (`ioctl(FIONREAD)`). Once iteration has started the reader
+   * moves them into the ring as they arrive, so this is mostly 0 then.
+   */
+  pendingBytes(): number {
+    this.#assertOpen("count pending bytes");
+    const { sys, fd } = this.#res;
+    const count = new Int32Array(1);
+    if (sys.ioctl(fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
+    return count[0];
+  }
+
+  /**
+   * Yields the events of each kernel read as a batch of views into the ring: the fast path. A batch
+   * is valid until the next one is requested. Ends when the instance is closed.
+   */
+  async *batches(): AsyncGenerator<InotifyBatch, void, undefined> {
+    if (this.#closed) return;
+    if (this.#iterating) throw new Error("Cannot iterate: this Inotify is being iterated already");
+    this.#iterating = true;
+    try {
+      const ring = this.#startReader();
+      this.#batch ??= new InotifyBatch(ring.data);
+      for (;;) {
+        if (!(await this.#nextBatch(ring))) return;
+        yield this.#batch;
+      }
+    } finally {
+      this.#iterating = false;
+      if (this.#held >= 0 && !this.#closed) this.#res.ring!.release(this.#held);
+      this.#held = -1;
+    }
+  }
+
+  /** Yields every event as a plain object that the caller may keep. Ends on close. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<InotifyEvent> {
+    const batches = this.batches();
+    let records: Iterator<InotifyEventView> | undefined;
+    const finished: IteratorResult<InotifyEvent> = { done: true, value: undefined };
+    return {
+      async next(): Promise<IteratorResult<InotifyEvent>> {
+        for (;;) {
+          const record = records?.next();
+          if (record && !record.done) return { done: false, value: record.value.toEvent() };
+          const batch = await batches.next();
+          if (batch.done) return finished;
+          records = batch.value[Symbol.iterator]();
+        }
+      },
+      async return(): Promise<IteratorResult<InotifyEvent>> {
+        await batches.return();
+        return finished;
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Closes the instance: a pending iteration ends (`done`), the reader thread stops, and the fd is
+   * closed. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    leakNet.unregister(this);
+    this.#res.ring?.wake();
+    const errno = release(this.#res);
+    if (errno !== 0) throw new SyscallError(errno, "close");
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  #assertOpen(doing: string): void {
+    if (this.#closed) throw new Error(`Cannot ${doing}: this Inotify is closed`);
+  }
+
+  #startReader(): Ring {
+    const res = this.#res;
+    if (res.ring) return res.ring;
+    const { sys } = res;
+    const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);
+    if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
+    const ring = new Ring(this.#ringSize, MIN_READ_SIZE);
+    res.wakeFd = wakeFd;
+    res.ring = ring;
+    const job = { ring: ring.buffer, fd: res.fd, wakeFd, readSize: this.#bufferSize, minRead: MIN_READ_SIZE };
+    res.thread = this.#host.spawnReader(job, (err) => {
+      this.#threadError = err;
+      ring.wake();
+    });
+    return ring;
+  }
+
+  /** Waits for records and points the batch at them; false once closed. */
+  async #nextBatch(ring: Ring): Promise<boolean> {
+    if (this.#held >= 0) ring.release(this.#held);
+    this.#held = -1;
+    for (;;) {
+      if (this.#closed) return false;
+      const token = ring.published();
+      const span = ring.available();
+      if (span) {
+        const end = this.#take(ring, span[0], span[1]);
+        this.#batch!.set(span[0], end);
+        this.#held = end;
+        return true;
+      }
+      if (this.#threadError) throw this.#threadError;
+      const errno = ring.failure();
+      if (errno !== 0) throw new SyscallError(errno === -1 ? EAGAIN : errno, "read");
+      await ring.wait(token);
+    }
+  }
+
+  /**
+   * Checks the records in `[start, end)` (so a bad one fails here, not halfway through a batch),
+   * drops watches whose IGNORED arrived, and cuts the batch at about one read's worth.
+   */
+  #take(ring: Ring, start: number, end: number): number {
+    const scan = this.#scan ??= new InotifyCursor(ring.data);
+    scan.reset(end, start);
+    while (scan.next()) {
+      if (scan.offset - start >= this.#bufferSize) return scan.offset;
+      if (scan.mask & IN.IGNORED) this.#watches.delete(scan.wd);
+    }
+    return end;
+  }
+}

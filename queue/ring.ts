@@ -1,0 +1,190 @@
+/**
+ * A single-producer, single-consumer byte ring in a SharedArrayBuffer, and the reader loop that
+ * fills it from a file descriptor on its own thread.
+ *
+ * The producer `read()`s straight into the ring, so each kernel read lands as one contiguous run of
+ * whole records; when the space left at the end is too small for a read, it records where the data
+ * ends (WRAP) and continues at 0. The consumer parses the records in place and then releases them.
+ * When the ring is full the producer stops reading: the kernel queue fills up behind it and the
+ * kernel itself reports the loss (IN_Q_OVERFLOW, watch_queue's LOSS) — loss is never silent.
+ *
+ * @module
+ */
+import type { Sys } from "../ffi/types.ts";
+
+// Control words (Int32) at the start of the SharedArrayBuffer.
+const WRITE = 0; // producer's offset: data is [READ, WRITE), or [READ, WRAP) then [0, WRITE)
+const READ = 1; // consumer's offset
+const WRAP = 2; // where the data ends before the producer went back to 0
+const STATE = 3; // one of STATE_*
+const PUBLISHED = 4; // bumped when data is added or the consumer must look again; consumer waits on it
+const FREED = 5; // bumped when space is freed or the producer must look again; producer waits on it
+const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
+const CONTROL_BYTES = 64;
+
+const STARTING = 0;
+const RUNNING = 1;
+const CLOSING = 2;
+const STOPPED = 3;
+
+const EINTR = 4;
+const EAGAIN = 11;
+const POLLIN = 1;
+
+/** What the reader thread is given. */
+export interface ReaderJob {
+  /** The ring, made by {@linkcode Ring}. */
+  ring: SharedArrayBuffer;
+  /** The nonblocking fd to drain. */
+  fd: number;
+  /** An eventfd that, once written, wakes the reader to look at its state. */
+  wakeFd: number;
+  /** The largest read. */
+  readSize: number;
+  /** The smallest read that can always take the next record. */
+  minRead: number;
+}
+
+/** The consumer's side of the ring (runs on the main thread). */
+export class Ring {
+  /** Hand this to the reader thread. */
+  readonly buffer: SharedArrayBuffer;
+  /** The data area, where records are parsed in place. */
+  readonly data: Uint8Array;
+  readonly #ctl: Int32Array;
+
+  /**
+   * @param capacity Bytes of records the ring can hold.
+   * @param minRead The smallest useful read: added as slack so a read always fits once drained.
+   */
+  constructor(capacity: number, minRead: number) {
+    // Slack of 2 reads: an empty ring always has room for one read at its end or its start.
+    this.buffer = new SharedArrayBuffer(CONTROL_BYTES + capacity + 2 * minRead);
+    this.#ctl = new Int32Array(this.buffer, 0, CONTROL_BYTES / 4);
+    this.data = new Uint8Array(this.buffer, CONTROL_BYTES);
+  }
+
+  /**
+   * The offsets of the next run of unread bytes, or undefined when there is none now.
+   * @returns [start, end) within {@linkcode data}.
+   */
+  available(): [number, number] | undefined {
+    const ctl = this.#ctl;
+    for (;;) {
+      const read = Atomics.load(ctl, READ);
+      const write = Atomics.load(ctl, WRITE);
+      if (read === write) return undefined;
+      if (read < write) return [read, write];
+      const wrap = Atomics.load(ctl, WRAP);
+      if (read < wrap) return [read, wrap];
+      this.release(0); // the producer went back to 0: follow it
+    }
+  }
+
+  /** Gives the bytes before `offset` back to the producer. */
+  release(offset: number): void {
+    Atomics.store(this.#ctl, READ, offset);
+    Atomics.add(this.#ctl, FREED, 1);
+    Atomics.notify(this.#ctl, FREED);
+  }
+
+  /** A token for {@linkcode wait}: take it before checking {@linkcode available}. */
+  published(): number {
+    return Atomics.load(this.#ctl, PUBLISHED);
+  }
+
+  /** Resolves when something was published after `token` was taken, or at once if it was. */
+  async wait(token: number): Promise<void> {
+    const waiting = Atomics.waitAsync(this.#ctl, PUBLISHED, token);
+    if (!waiting.async) return;
+    // A pending waitAsync does not keep Deno's event loop alive; a timer does, and costs nothing.
+    const keepAlive = setInterval(() => {}, 2 ** 30);
+    try {
+      await waiting.value;
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+
+  /** Wakes a pending {@linkcode wait} (e.g. on close). */
+  wake(): void {
+    Atomics.add(this.#ctl, PUBLISHED, 1);
+    Atomics.notify(this.#ctl, PUBLISHED);
+  }
+
+  /** Why the reader stopped on its own: its errno, -1 for end of file, 0 if it did not. */
+  failure(): number {
+    return Atomics.load(this.#ctl, STATE) === STOPPED ? Atomics.load(this.#ctl, ERRNO) : 0;
+  }
+
+  /**
+   * Stops the reader thread and returns once it has left every call on the fd, so the fd may be
+   * closed. Synchronous: the reader only ever blocks in poll() (woken by `wakeFd`, which the
+   * caller has written) or in Atomics.wait (woken here), so this takes microseconds.
+   */
+  stopReader(): void {
+    const ctl = this.#ctl;
+    for (;;) {
+      const state = Atomics.load(ctl, STATE);
+      if (state === STOPPED) return;
+      if (state === STARTING) {
+        // Not running yet: make sure it never starts touching the fd.
+        if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) return;
+        continue;
+      }
+      if (state === RUNNING) Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING);
+      Atomics.add(ctl, FREED, 1);
+      Atomics.notify(ctl, FREED);
+      Atomics.wait(ctl, STATE, CLOSING, 50);
+    }
+  }
+}
+
+/**
+ * The reader loop, run on a thread of its own: poll, read into the ring until EAGAIN, publish;
+ * wait for space when the ring is full. Returns when closed or on a fatal error.
+ */
+export function runReader(sys: Sys, job: ReaderJob): void {
+  const ctl = new Int32Array(job.ring, 0, CONTROL_BYTES / 4);
+  const data = new Uint8Array(job.ring, CONTROL_BYTES);
+  if (Atomics.compareExchange(ctl, STATE, STARTING, RUNNING) !== STARTING) return;
+  // struct pollfd { int fd; short events; short revents; } x 2
+  const pollFds = new Int32Array([job.fd, POLLIN, job.wakeFd, POLLIN]);
+  const pollBytes = new Uint8Array(pollFds.buffer);
+  const size = data.byteLength;
+  let write = Atomics.load(ctl, WRITE);
+  let errno = 0;
+  while (Atomics.load(ctl, STATE) === RUNNING) {
+    const freed = Atomics.load(ctl, FREED);
+    const read = Atomics.load(ctl, READ);
+    // Room for a read: up to the end (keeping READ < WRITE) or up to READ - 1 once wrapped.
+    const room = write >= read ? size - write : read - write - 1;
+    if (room < job.minRead) {
+      if (write >= read && read > job.minRead) {
+        Atomics.store(ctl, WRAP, write);
+        Atomics.store(ctl, WRITE, write = 0);
+        continue;
+      }
+      Atomics.wait(ctl, FREED, freed); // full: the kernel queue fills behind us
+      continue;
+    }
+    const n = sys.read(job.fd, data.subarray(write, write + Math.min(room, job.readSize)));
+    if (n > 0) {
+      Atomics.store(ctl, WRITE, write += n);
+      Atomics.add(ctl, PUBLISHED, 1);
+      Atomics.notify(ctl, PUBLISHED);
+      continue;
+    }
+    errno = n === 0 ? -1 : sys.errno();
+    if (errno === EINTR) continue;
+    if (errno !== EAGAIN) break;
+    errno = 0;
+    if (sys.poll(pollBytes, -1) === -1 && (errno = sys.errno()) !== EINTR) break;
+    errno = 0;
+  }
+  Atomics.store(ctl, ERRNO, errno);
+  Atomics.store(ctl, STATE, STOPPED);
+  Atomics.notify(ctl, STATE);
+  Atomics.add(ctl, PUBLISHED, 1); // the consumer must look: it may be waiting for data
+  Atomics.notify(ctl, PUBLISHED);
+}
