@@ -23,7 +23,8 @@
  */
 import { loadSys } from "./ffi/load.ts";
 import { spawnReader } from "./ffi/reader_thread.ts";
-import { type Host, InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
+import { InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
+import type { Host } from "./queue/ring.ts";
 
 const host: Host = { sys: await loadSys(), spawnReader };
 

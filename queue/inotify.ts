@@ -10,12 +10,11 @@ import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
-import { type ReaderJob, Ring } from "./ring.ts";
+import { Drain, type Host } from "./ring.ts";
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
 const FIONREAD = 0x541b;
-const EAGAIN = 11;
 
 /** Default bytes of one kernel read: about 2,000 events with short names. */
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
@@ -26,12 +25,6 @@ export const DEFAULT_BUFFER_SIZE = 64 * 1024;
  * they are used.
  */
 export const DEFAULT_RING_SIZE = 8 * 1024 * 1024;
-
-/** What an {@linkcode InotifyCore} needs from the runtime: libc, and a way to start a reader. */
-export interface Host {
-  sys: Sys;
-  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): void };
-}
 
 /** Options of `new Inotify()`. */
 export interface InotifyOptions {
@@ -85,29 +78,8 @@ export class InotifyBatch implements Iterable<InotifyEventView> {
   }
 }
 
-/** The fds and thread one instance owns; shared with the leak net, so it never holds `this`. */
-interface Resources {
-  sys: Sys;
-  fd: number;
-  wakeFd: number;
-  ring?: Ring;
-  thread?: { terminate(): void };
-}
-
-/** Stops the reader (if any) before closing its fds: close(2) would wake nobody. */
-function release(res: Resources): number {
-  const { sys } = res;
-  if (res.ring) {
-    sys.write(res.wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
-    res.ring.stopReader();
-    res.thread?.terminate();
-    sys.close(res.wakeFd);
-  }
-  return sys.close(res.fd) === -1 ? sys.errno() : 0;
-}
-
 // Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<Resources>((res) => void release(res));
+const leakNet = new FinalizationRegistry<Drain>((drain) => void drain.close());
 
 /** Turns a `string | URL` into a path, or throws a TypeError that says what went wrong. */
 export function toPath(path: unknown, doing: string): string {
@@ -142,17 +114,14 @@ function checkSize(name: string, value: unknown, min: number): number {
  * One kernel inotify queue. Exported from mod.ts as `Inotify`, bound to the runtime's libc.
  */
 export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, AsyncDisposable {
-  readonly #host: Host;
-  readonly #res: Resources;
+  readonly #sys: Sys;
+  readonly #drain: Drain;
   readonly #bufferSize: number;
-  readonly #ringSize: number;
   readonly #watches = new Map<number, WatchInfo>();
   #closed = false;
   #iterating = false;
   #batch?: InotifyBatch;
   #scan?: InotifyCursor;
-  #held = -1; // end of the batch handed out, released when the next one is asked for
-  #threadError?: Error;
 
   /**
    * Opens an inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`).
@@ -163,13 +132,13 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create Inotify: options must be an object, got ${describe(options)}`);
     }
-    this.#bufferSize = checkSize("bufferSize", options.bufferSize ?? DEFAULT_BUFFER_SIZE, MIN_READ_SIZE);
-    this.#ringSize = checkSize("ringSize", options.ringSize ?? DEFAULT_RING_SIZE, this.#bufferSize);
-    this.#host = host;
-    const fd = host.sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
-    if (fd === -1) throw new SyscallError(host.sys.errno(), "inotify_init1");
-    this.#res = { sys: host.sys, fd, wakeFd: -1 };
-    leakNet.register(this, this.#res, this);
+    const readSize = this.#bufferSize = checkSize("bufferSize", options.bufferSize ?? DEFAULT_BUFFER_SIZE, MIN_READ_SIZE);
+    const ringSize = checkSize("ringSize", options.ringSize ?? DEFAULT_RING_SIZE, readSize);
+    const sys = this.#sys = host.sys;
+    const fd = sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
+    if (fd === -1) throw new SyscallError(sys.errno(), "inotify_init1");
+    this.#drain = new Drain(host, fd, { ringSize, readSize, minRead: MIN_READ_SIZE });
+    leakNet.register(this, this.#drain, this);
   }
 
   /** True once {@linkcode close} was called. */
@@ -207,7 +176,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
       throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: MASK_ADD and MASK_CREATE exclude each other`);
     }
     this.#assertOpen("add watch");
-    const { sys, fd } = this.#res;
+    const sys = this.#sys, fd = this.#drain.fd;
     const wd = sys.inotifyAddWatch(fd, cString(target), bits);
     if (wd === -1) throw new SyscallError(sys.errno(), "inotify_add_watch", target);
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
@@ -227,7 +196,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
       throw new TypeError(`Cannot remove watch: wd must be an integer, got ${describe(wd)}`);
     }
     this.#assertOpen("remove watch");
-    const { sys, fd } = this.#res;
+    const sys = this.#sys, fd = this.#drain.fd;
     if (sys.inotifyRmWatch(fd, wd) === -1) throw new SyscallError(sys.errno(), "inotify_rm_watch");
     this.#watches.delete(wd);
   }
@@ -250,7 +219,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    */
   pendingBytes(): number {
     this.#assertOpen("count pending bytes");
-    const { sys, fd } = this.#res;
+    const sys = this.#sys, fd = this.#drain.fd;
     const count = new Int32Array(1);
     if (sys.ioctl(fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
     return count[0];
@@ -265,16 +234,16 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (this.#iterating) throw new Error("Cannot iterate: this Inotify is being iterated already");
     this.#iterating = true;
     try {
-      const ring = this.#startReader();
-      this.#batch ??= new InotifyBatch(ring.data);
-      for (;;) {
-        if (!(await this.#nextBatch(ring))) return;
-        yield this.#batch;
+      const batch = this.#batch ??= new InotifyBatch(this.#drain.data);
+      for (let span; (span = await this.#drain.next());) {
+        const end = this.#take(span[0], span[1]);
+        this.#drain.hold(end);
+        batch.set(span[0], end);
+        yield batch;
       }
     } finally {
       this.#iterating = false;
-      if (this.#held >= 0 && !this.#closed) this.#res.ring!.release(this.#held);
-      this.#held = -1;
+      this.#drain.releaseHeld();
     }
   }
 
@@ -311,8 +280,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (this.#closed) return;
     this.#closed = true;
     leakNet.unregister(this);
-    this.#res.ring?.wake();
-    const errno = release(this.#res);
+    const errno = this.#drain.close();
     if (errno !== 0) throw new SyscallError(errno, "close");
   }
 
@@ -331,50 +299,12 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (this.#closed) throw new Error(`Cannot ${doing}: this Inotify is closed`);
   }
 
-  #startReader(): Ring {
-    const res = this.#res;
-    if (res.ring) return res.ring;
-    const { sys } = res;
-    const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);
-    if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
-    const ring = new Ring(this.#ringSize, MIN_READ_SIZE);
-    res.wakeFd = wakeFd;
-    res.ring = ring;
-    const job = { ring: ring.buffer, fd: res.fd, wakeFd, readSize: this.#bufferSize, minRead: MIN_READ_SIZE };
-    res.thread = this.#host.spawnReader(job, (err) => {
-      this.#threadError = err;
-      ring.wake();
-    });
-    return ring;
-  }
-
-  /** Waits for records and points the batch at them; false once closed. */
-  async #nextBatch(ring: Ring): Promise<boolean> {
-    if (this.#held >= 0) ring.release(this.#held);
-    this.#held = -1;
-    for (;;) {
-      if (this.#closed) return false;
-      const token = ring.published();
-      const span = ring.available();
-      if (span) {
-        const end = this.#take(ring, span[0], span[1]);
-        this.#batch!.set(span[0], end);
-        this.#held = end;
-        return true;
-      }
-      if (this.#threadError) throw this.#threadError;
-      const errno = ring.failure();
-      if (errno !== 0) throw new SyscallError(errno === -1 ? EAGAIN : errno, "read");
-      await ring.wait(token);
-    }
-  }
-
   /**
    * Checks the records in `[start, end)` (so a bad one fails here, not halfway through a batch),
    * drops watches whose IGNORED arrived, and cuts the batch at about one read's worth.
    */
-  #take(ring: Ring, start: number, end: number): number {
-    const scan = this.#scan ??= new InotifyCursor(ring.data);
+  #take(start: number, end: number): number {
+    const scan = this.#scan ??= new InotifyCursor(this.#drain.data);
     scan.reset(end, start);
     while (scan.next()) {
       if (scan.offset - start >= this.#bufferSize) return scan.offset;

@@ -11,6 +11,7 @@
  * @module
  */
 import type { Sys } from "../ffi/types.ts";
+import { SyscallError } from "./errors.ts";
 
 // Control words (Int32) at the start of the SharedArrayBuffer.
 const WRITE = 0; // producer's offset: data is [READ, WRITE), or [READ, WRAP) then [0, WRITE)
@@ -30,6 +31,8 @@ const STOPPED = 3;
 const EINTR = 4;
 const EAGAIN = 11;
 const POLLIN = 1;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
 
 /** What the reader thread is given. */
 export interface ReaderJob {
@@ -187,4 +190,116 @@ export function runReader(sys: Sys, job: ReaderJob): void {
   Atomics.notify(ctl, STATE);
   Atomics.add(ctl, PUBLISHED, 1); // the consumer must look: it may be waiting for data
   Atomics.notify(ctl, PUBLISHED);
+}
+
+/** What a queue needs from the runtime: libc, and a way to start a reader thread. */
+export interface Host {
+  sys: Sys;
+  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): void };
+}
+
+/** How a {@linkcode Drain} reads its fd. */
+export interface DrainOptions {
+  /** Bytes of records the ring holds. */
+  ringSize: number;
+  /** The largest read. */
+  readSize: number;
+  /** The smallest read that always takes the next record (else EINVAL or ENOBUFS). */
+  minRead: number;
+}
+
+/**
+ * A nonblocking fd with, from the first {@linkcode next} on, a reader thread that drains it into a
+ * ring. Holds no reference to the queue that uses it, so it can be a FinalizationRegistry's held
+ * value: {@linkcode close} is safe to call from a finalizer.
+ */
+export class Drain {
+  /** The fd drained. */
+  readonly fd: number;
+  readonly #host: Host;
+  readonly #options: DrainOptions;
+  #ring?: Ring;
+  #wakeFd = -1;
+  #thread?: { terminate(): void };
+  #threadError?: Error;
+  #held = -1; // end of the run handed out; released when the next one is asked for
+  #closed = false;
+
+  constructor(host: Host, fd: number, options: DrainOptions) {
+    this.#host = host;
+    this.fd = fd;
+    this.#options = options;
+  }
+
+  /** The ring's bytes, where records are parsed in place. Starts the reader. */
+  get data(): Uint8Array {
+    return this.#start().data;
+  }
+
+  /**
+   * Releases the run handed out before, then waits for the next run of unread bytes.
+   * @returns [start, end) within {@linkcode data}, or undefined once closed.
+   * @throws {SyscallError} If the reader thread met an error it cannot get past.
+   */
+  async next(): Promise<[number, number] | undefined> {
+    const ring = this.#start();
+    this.releaseHeld();
+    for (;;) {
+      if (this.#closed) return undefined;
+      const token = ring.published();
+      const span = ring.available();
+      if (span) return span;
+      if (this.#threadError) throw this.#threadError;
+      const errno = ring.failure();
+      if (errno === -1) throw new Error(`Cannot read fd ${this.fd}: end of file`);
+      if (errno !== 0) throw new SyscallError(errno, "read");
+      await ring.wait(token);
+    }
+  }
+
+  /** Keeps the bytes before `end` until the next call to {@linkcode next} or {@linkcode releaseHeld}. */
+  hold(end: number): void {
+    this.#held = end;
+  }
+
+  /** Gives held bytes back to the reader now (e.g. when an iteration ends). */
+  releaseHeld(): void {
+    if (this.#held >= 0 && !this.#closed) this.#ring!.release(this.#held);
+    this.#held = -1;
+  }
+
+  /**
+   * Ends a pending {@linkcode next}, stops the reader thread (close(2) would wake nobody) and then
+   * closes the fds. Idempotent.
+   * @returns 0, or the errno of closing the fd.
+   */
+  close(): number {
+    if (this.#closed) return 0;
+    this.#closed = true;
+    const { sys } = this.#host;
+    if (this.#ring) {
+      this.#ring.wake();
+      sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
+      this.#ring.stopReader();
+      this.#thread?.terminate();
+      sys.close(this.#wakeFd);
+    }
+    return sys.close(this.fd) === -1 ? sys.errno() : 0;
+  }
+
+  #start(): Ring {
+    if (this.#ring) return this.#ring;
+    const { sys } = this.#host;
+    const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);
+    if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
+    const { ringSize, readSize, minRead } = this.#options;
+    const ring = new Ring(ringSize, minRead);
+    this.#wakeFd = wakeFd;
+    this.#ring = ring;
+    this.#thread = this.#host.spawnReader({ ring: ring.buffer, fd: this.fd, wakeFd, readSize, minRead }, (err) => {
+      this.#threadError = err;
+      ring.wake();
+    });
+    return ring;
+  }
 }
