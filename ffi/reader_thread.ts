@@ -16,7 +16,7 @@ export interface ReaderThread {
 
 /** Spawns a reader thread for `job`; `onError` receives what the thread throws. */
 export function spawnReader(job: ReaderJob, onError: (err: Error) => void): ReaderThread {
-  const worker = new Worker(new URL("./reader_worker.ts", import.meta.url), { workerData: job });
+  const worker = new Worker(new URL("./reader_worker.js", import.meta.url), { workerData: job });
   worker.unref();
   worker.on("error", onError);
   return { terminate: () => void worker.terminate() };

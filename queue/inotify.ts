@@ -68,6 +68,11 @@ export class InotifyBatch implements Iterable<InotifyEventView> {
     return this.#end - this.#start;
   }
 
+  /** Where the record after the last one iterated starts (the batch's start before any). */
+  get consumed(): number {
+    return Math.max(this.#start, this.#cursor.end);
+  }
+
   /** Walks the records; allocates nothing per record. */
   [Symbol.iterator](): Iterator<InotifyEventView> {
     const cursor = this.#cursor;
@@ -247,9 +252,14 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     }
   }
 
-  /** Yields every event as a plain object that the caller may keep. Ends on close. */
+  /**
+   * Yields every event as a plain object that the caller may keep. Ends on close. Leaving the loop
+   * early (`break`) keeps the events not yet yielded for the next iteration.
+   */
   [Symbol.asyncIterator](): AsyncIterableIterator<InotifyEvent> {
     const batches = this.batches();
+    const drain = this.#drain;
+    let batch: InotifyBatch | undefined;
     let records: Iterator<InotifyEventView> | undefined;
     const finished: IteratorResult<InotifyEvent> = { done: true, value: undefined };
     return {
@@ -257,12 +267,14 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
         for (;;) {
           const record = records?.next();
           if (record && !record.done) return { done: false, value: record.value.toEvent() };
-          const batch = await batches.next();
-          if (batch.done) return finished;
-          records = batch.value[Symbol.iterator]();
+          const next = await batches.next();
+          if (next.done) return finished;
+          batch = next.value;
+          records = batch[Symbol.iterator]();
         }
       },
       async return(): Promise<IteratorResult<InotifyEvent>> {
+        if (batch) drain.hold(batch.consumed); // give back only what was yielded
         await batches.return();
         return finished;
       },

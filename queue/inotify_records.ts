@@ -118,6 +118,11 @@ export class InotifyCursor {
     return this.#at;
   }
 
+  /** The byte offset just past the current record: where the next one starts. */
+  get end(): number {
+    return this.#at + HEADER_SIZE + this.#nameLength;
+  }
+
   /** End of the current record's name: before the NUL padding (1 to 16 bytes). */
   #nameEnd(): number {
     const start = this.#at + HEADER_SIZE;

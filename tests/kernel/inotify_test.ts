@@ -1,0 +1,433 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import {
+  closeSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, writeSync,
+} from "node:fs";
+import { pathToFileURL } from "node:url";
+import { describeMask, IN, Inotify, type InotifyEvent, SyscallError } from "../../mod.ts";
+import { canSetSysctl, collect, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
+
+const noRoot = canSetSysctl() ? false : "needs root to change fs.inotify sysctls";
+const has = (bit: number) => (events: InotifyEvent[]) => events.some((e) => e.mask & bit);
+const names = (events: InotifyEvent[]) => events.map((e) => [describeMask(e.mask).join("|"), e.name]);
+
+/** Runs `fn` with a fresh dir and Inotify, both cleaned up after. */
+async function withQueue(fn: (dir: string, ino: Inotify) => Promise<void> | void, options = {}): Promise<void> {
+  const dir = tempDir();
+  const ino = new Inotify(options);
+  try {
+    await fn(dir, ino);
+  } finally {
+    ino.close();
+    removeDir(dir);
+  }
+}
+
+describe("Inotify events from the kernel", () => {
+  // Each event bit, caused for real: [name, mask to watch, what to watch, how to cause it]
+  const cases: [string, number, "dir" | "file", (dir: string) => void][] = [
+    ["ACCESS", IN.ACCESS, "file", (d) => readFileSync(`${d}/f`)],
+    ["MODIFY", IN.MODIFY, "file", (d) => writeFileSync(`${d}/f`, "more")],
+    ["ATTRIB", IN.ATTRIB, "file", (d) => spawnSync("chmod", ["600", `${d}/f`])],
+    ["CLOSE_WRITE", IN.CLOSE_WRITE, "file", (d) => closeSync(openSync(`${d}/f`, "w"))],
+    ["CLOSE_NOWRITE", IN.CLOSE_NOWRITE, "file", (d) => closeSync(openSync(`${d}/f`, "r"))],
+    ["OPEN", IN.OPEN, "file", (d) => closeSync(openSync(`${d}/f`, "r"))],
+    ["MOVED_FROM", IN.MOVED_FROM, "dir", (d) => renameSync(`${d}/f`, `${d}/g`)],
+    ["MOVED_TO", IN.MOVED_TO, "dir", (d) => renameSync(`${d}/f`, `${d}/g`)],
+    ["CREATE", IN.CREATE, "dir", (d) => writeFileSync(`${d}/new`, "")],
+    ["DELETE", IN.DELETE, "dir", (d) => unlinkSync(`${d}/f`)],
+    ["DELETE_SELF", IN.DELETE_SELF, "file", (d) => unlinkSync(`${d}/f`)],
+    ["MOVE_SELF", IN.MOVE_SELF, "file", (d) => renameSync(`${d}/f`, `${d}/g`)],
+  ];
+  for (const [name, bit, target, cause] of cases) {
+    it(`reports ${name}`, () =>
+      withQueue(async (dir, ino) => {
+        writeFileSync(`${dir}/f`, "x");
+        const wd = ino.addWatch(target === "dir" ? dir : `${dir}/f`, bit);
+        cause(dir);
+        const [ev] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length > 0);
+        assert.equal(ev.wd, wd);
+        assert.equal(ev.mask & bit, bit, `got ${describeMask(ev.mask)}`);
+        assert.equal(ev.name, target === "file" ? "" : { CREATE: "new", MOVED_TO: "g" }[name] ?? "f");
+      }));
+  }
+
+  it("reports UNMOUNT then IGNORED when a watched filesystem goes away", async (t) => {
+    const dir = tempDir();
+    try {
+      mkdirSync(`${dir}/mnt`);
+      if (spawnSync("mount", ["-t", "tmpfs", "none", `${dir}/mnt`]).status !== 0) return t.skip("cannot mount tmpfs here");
+      const ino = new Inotify();
+      try {
+        const wd = ino.addWatch(`${dir}/mnt`, IN.CREATE);
+        assert.equal(spawnSync("umount", [`${dir}/mnt`]).status, 0);
+        const events = await collect(ino[Symbol.asyncIterator](), has(IN.IGNORED));
+        assert.deepEqual(events.map((e) => [e.wd, describeMask(e.mask & ~IN.ISDIR)]), [[wd, ["UNMOUNT"]], [wd, ["IGNORED"]]]);
+        assert.equal(ino.watches.has(wd), false);
+      } finally {
+        ino.close();
+        spawnSync("umount", [`${dir}/mnt`]);
+      }
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("sets ISDIR for directories", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE | IN.DELETE);
+      mkdirSync(`${dir}/sub`);
+      writeFileSync(`${dir}/file`, "");
+      rmdirSync(`${dir}/sub`);
+      const events = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length === 3);
+      assert.deepEqual(names(events), [["CREATE|ISDIR", "sub"], ["CREATE", "file"], ["DELETE|ISDIR", "sub"]]);
+    }));
+
+  it("pairs MOVED_FROM and MOVED_TO by cookie, across directories", () =>
+    withQueue(async (dir, ino) => {
+      mkdirSync(`${dir}/a`);
+      mkdirSync(`${dir}/b`);
+      writeFileSync(`${dir}/a/one`, "");
+      writeFileSync(`${dir}/a/two`, "");
+      const a = ino.addWatch(`${dir}/a`, IN.MOVE);
+      const b = ino.addWatch(`${dir}/b`, IN.MOVE);
+      renameSync(`${dir}/a/one`, `${dir}/b/uno`);
+      renameSync(`${dir}/a/two`, `${dir}/b/dos`);
+      const [from1, to1, from2, to2] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length === 4);
+      assert.deepEqual([from1.wd, from1.name, to1.wd, to1.name], [a, "one", b, "uno"]);
+      assert.deepEqual([from2.name, to2.name], ["two", "dos"]);
+      assert.ok(from1.cookie !== 0 && from1.cookie === to1.cookie);
+      assert.ok(from2.cookie === to2.cookie && from2.cookie !== from1.cookie);
+    }));
+
+  it("keeps names that are not UTF-8 exact in nameBytes", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      assert.equal(spawnSync("sh", ["-c", `touch "$(printf 'bad\\377\\376name')"`], { cwd: dir }).status, 0);
+      const [ev] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length > 0);
+      assert.deepEqual([...ev.nameBytes], [...new TextEncoder().encode("bad"), 0xff, 0xfe, ...new TextEncoder().encode("name")]);
+      assert.equal(ev.name, "bad\ufffd\ufffdname");
+    }));
+
+  it("reports a name of NAME_MAX bytes whole", () =>
+    withQueue(async (dir, ino) => {
+      const long = "n".repeat(255);
+      ino.addWatch(dir, IN.CREATE);
+      writeFileSync(`${dir}/${long}`, "");
+      const [ev] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length > 0);
+      assert.equal(ev.name, long);
+    }, { bufferSize: 272 }));
+});
+
+describe("Inotify watch registry", () => {
+  it("addWatch() returns the same wd for a watched path and replaces its mask", () =>
+    withQueue((dir, ino) => {
+      const wd = ino.addWatch(dir, IN.CREATE);
+      assert.equal(ino.addWatch(pathToFileURL(dir), IN.DELETE), wd);
+      assert.deepEqual(ino.watches.get(wd), { path: dir, mask: IN.DELETE });
+      assert.equal(ino.findWatch(`${dir}/./`), wd);
+      assert.equal(ino.findWatch(`${dir}/nothing`), undefined);
+    }));
+
+  it("MASK_ADD ORs into the mask, in the kernel too", () =>
+    withQueue(async (dir, ino) => {
+      const wd = ino.addWatch(dir, IN.CREATE);
+      assert.equal(ino.addWatch(dir, IN.DELETE | IN.MASK_ADD), wd);
+      assert.equal(ino.watches.get(wd)!.mask, IN.CREATE | IN.DELETE);
+      writeFileSync(`${dir}/f`, "");
+      unlinkSync(`${dir}/f`);
+      const events = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length === 2);
+      assert.deepEqual(names(events), [["CREATE", "f"], ["DELETE", "f"]]);
+    }));
+
+  it("MASK_CREATE fails with EEXIST on a watched path", () =>
+    withQueue((dir, ino) => {
+      ino.addWatch(dir, IN.CREATE | IN.MASK_CREATE);
+      assert.throws(() => ino.addWatch(dir, IN.DELETE | IN.MASK_CREATE), { code: "EEXIST", syscall: "inotify_add_watch", path: dir });
+      assert.equal([...ino.watches.values()][0].mask, IN.CREATE);
+    }));
+
+  it("ONLYDIR fails with ENOTDIR on a file", () =>
+    withQueue((dir, ino) => {
+      writeFileSync(`${dir}/f`, "");
+      assert.throws(() => ino.addWatch(`${dir}/f`, IN.CREATE | IN.ONLYDIR), { code: "ENOTDIR", errno: -20 });
+      assert.equal(ino.watches.size, 0);
+    }));
+
+  it("DONT_FOLLOW watches the symlink itself", () =>
+    withQueue((dir, ino) => {
+      mkdirSync(`${dir}/target`);
+      symlinkSync(`${dir}/target`, `${dir}/link`);
+      const target = ino.addWatch(`${dir}/target`, IN.CREATE);
+      assert.equal(ino.addWatch(`${dir}/link`, IN.CREATE), target);
+      assert.notEqual(ino.addWatch(`${dir}/link`, IN.ATTRIB | IN.DONT_FOLLOW), target);
+    }));
+
+  it("EXCL_UNLINK drops events of children after they are unlinked", () =>
+    withQueue(async (dir, ino) => {
+      for (const [name, flags] of [["kept", 0], ["excluded", IN.EXCL_UNLINK]] as const) {
+        mkdirSync(`${dir}/${name}`);
+        ino.addWatch(`${dir}/${name}`, IN.MODIFY | IN.CREATE | flags);
+        const fd = openSync(`${dir}/${name}/f`, "w");
+        unlinkSync(`${dir}/${name}/f`);
+        writeSync(fd, "after unlink");
+        closeSync(fd);
+        writeFileSync(`${dir}/${name}/marker`, "");
+      }
+      const events = await collect(ino[Symbol.asyncIterator](), (evs) => evs.filter((e) => e.name === "marker").length === 2);
+      const modified = new Set(events.filter((e) => e.mask & IN.MODIFY).map((e) => ino.watches.get(e.wd)!.path));
+      assert.deepEqual([...modified], [`${dir}/kept`]);
+    }));
+
+  it("rmWatch() removes the watch at once and IGNORED follows", () =>
+    withQueue(async (dir, ino) => {
+      const wd = ino.addWatch(dir, IN.CREATE);
+      ino.rmWatch(wd);
+      assert.equal(ino.watches.size, 0);
+      writeFileSync(`${dir}/after`, "");
+      const events = await collect(ino[Symbol.asyncIterator](), has(IN.IGNORED));
+      assert.deepEqual(events.map((e) => [e.wd, describeMask(e.mask)]), [[wd, ["IGNORED"]]]);
+      assert.throws(() => ino.rmWatch(wd), { code: "EINVAL", syscall: "inotify_rm_watch" });
+    }));
+
+  it("a deleted directory's watch leaves after DELETE_SELF and IGNORED", () =>
+    withQueue(async (dir, ino) => {
+      mkdirSync(`${dir}/sub`);
+      const wd = ino.addWatch(`${dir}/sub`, IN.DELETE_SELF);
+      rmdirSync(`${dir}/sub`);
+      const events = await collect(ino[Symbol.asyncIterator](), has(IN.IGNORED));
+      assert.deepEqual(events.map((e) => describeMask(e.mask)), [["DELETE_SELF"], ["IGNORED"]]);
+      assert.equal(ino.watches.has(wd), false);
+    }));
+
+  it("ONESHOT reports one event, then IGNORED, and leaves watches", () =>
+    withQueue(async (dir, ino) => {
+      const wd = ino.addWatch(dir, IN.CREATE | IN.ONESHOT);
+      writeFileSync(`${dir}/first`, "");
+      writeFileSync(`${dir}/second`, "");
+      const events = await collect(ino[Symbol.asyncIterator](), has(IN.IGNORED));
+      assert.deepEqual(names(events), [["CREATE", "first"], ["IGNORED", ""]]);
+      assert.equal(ino.watches.has(wd), false);
+    }));
+});
+
+describe("Inotify errors", () => {
+  it("ENOENT names the path", () =>
+    withQueue((dir, ino) => {
+      const err = assert.throws(() => ino.addWatch(`${dir}/missing`, IN.CREATE), (err) => {
+        assert.ok(err instanceof SyscallError);
+        assert.equal(err.code, "ENOENT");
+        assert.equal(err.errno, -2);
+        assert.equal(err.syscall, "inotify_add_watch");
+        assert.equal(err.path, `${dir}/missing`);
+        assert.equal(err.message, `ENOENT: no such file or directory, inotify_add_watch '${dir}/missing'`);
+        return true;
+      });
+      return err;
+    }));
+
+  it("bad arguments throw TypeError or RangeError before any system call", () =>
+    withQueue((dir, ino) => {
+      const bad: [unknown, unknown, ErrorConstructor, RegExp][] = [
+        [42, IN.CREATE, TypeError, /path must be a non-empty string or a file: URL, got number/],
+        ["", IN.CREATE, TypeError, /path must be/],
+        [`${dir}\0x`, IN.CREATE, TypeError, /contains a NUL byte/],
+        [dir, 0, RangeError, /mask has no event bits/],
+        [dir, "CREATE", TypeError, /mask must be an integer, got string/],
+        [dir, 1.5, TypeError, /mask must be an integer/],
+        [dir, 2 ** 33, RangeError, /not a 32-bit value/],
+        [dir, IN.CREATE | 0x1000, RangeError, /unknown mask bits 0x1000/],
+        [dir, IN.ONLYDIR, RangeError, /no event bits/],
+        [dir, IN.CREATE | IN.MASK_ADD | IN.MASK_CREATE, RangeError, /exclude each other/],
+      ];
+      for (const [path, mask, type, message] of bad) {
+        assert.throws(() => ino.addWatch(path as string, mask as number), (err) => err instanceof type && message.test((err as Error).message));
+      }
+      assert.throws(() => ino.rmWatch("1" as unknown as number), TypeError);
+      assert.throws(() => new Inotify({ bufferSize: 100 }), /bufferSize must be from 272/);
+      assert.throws(() => new Inotify({ bufferSize: 4096, ringSize: 1024 }), RangeError);
+      assert.throws(() => new Inotify({ ringSize: -1 }), RangeError);
+      assert.throws(() => new Inotify({ bufferSize: "big" as unknown as number }), TypeError);
+      assert.equal(ino.watches.size, 0);
+    }));
+
+  it("a closed instance refuses every call without touching its fd", () => {
+    const ino = new Inotify();
+    ino.close();
+    ino.close(); // idempotent
+    assert.throws(() => ino.addWatch("/tmp", IN.CREATE), { message: "Cannot add watch: this Inotify is closed" });
+    assert.throws(() => ino.rmWatch(1), /Cannot remove watch: this Inotify is closed/);
+    assert.throws(() => ino.pendingBytes(), /this Inotify is closed/);
+    assert.equal(ino.closed, true);
+  });
+
+  it("iterating a closed instance ends at once", async () => {
+    const ino = new Inotify();
+    ino.close();
+    assert.deepEqual(await ino[Symbol.asyncIterator]().next(), { done: true, value: undefined });
+  });
+
+  it("ENOSPC names fs.inotify.max_user_watches", { skip: noRoot }, () =>
+    withQueue(async (dir, ino) => {
+      mkdirSync(`${dir}/a`);
+      await withSysctl("max_user_watches", 1, () => {
+        assert.throws(() => {
+          ino.addWatch(dir, IN.CREATE);
+          ino.addWatch(`${dir}/a`, IN.CREATE);
+        }, { code: "ENOSPC", message: /raise fs\.inotify\.max_user_watches/ });
+      });
+    }));
+
+  it("EMFILE names fs.inotify.max_user_instances", { skip: noRoot }, async () => {
+    using _held = new Inotify();
+    await withSysctl("max_user_instances", 1, () => {
+      assert.throws(() => new Inotify(), { code: "EMFILE", syscall: "inotify_init1", message: /raise fs\.inotify\.max_user_instances/ });
+    });
+  });
+});
+
+describe("Inotify reading", () => {
+  it("pendingBytes() counts the kernel queue (FIONREAD) before reading starts", () =>
+    withQueue((dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      assert.equal(ino.pendingBytes(), 0);
+      writeFileSync(`${dir}/abc`, ""); // 16 + 16
+      writeFileSync(`${dir}/${"x".repeat(20)}`, ""); // 16 + 32
+      assert.equal(ino.pendingBytes(), 80);
+    }));
+
+  it("batches() yields views that hold one or more records", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      for (let i = 0; i < 100; i++) writeFileSync(`${dir}/f${i}`, "");
+      const seen: string[] = [];
+      const batches = ino.batches();
+      while (seen.length < 100) {
+        const { value: batch } = await deadline(batches.next(), 5000, "a batch");
+        for (const ev of batch!) seen.push(ev.name);
+      }
+      assert.deepEqual(seen, Array.from({ length: 100 }, (_, i) => `f${i}`));
+    }));
+
+  it("only one iteration at a time; the next one resumes after the last event yielded", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      writeFileSync(`${dir}/a`, "");
+      writeFileSync(`${dir}/b`, "");
+      const first = ino[Symbol.asyncIterator]();
+      assert.equal((await first.next()).value?.name, "a");
+      await assert.rejects(ino.batches().next(), /being iterated already/);
+      await first.return!();
+      const [b] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length === 1);
+      assert.equal(b.name, "b");
+    }));
+
+  it("close() ends a pending for await promptly", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      const pending = ino[Symbol.asyncIterator]().next();
+      await new Promise((r) => setTimeout(r, 100)); // the reader thread is parked in poll()
+      const start = performance.now();
+      ino.close();
+      assert.deepEqual(await deadline(pending, 1000, "the pending next() to end"), { done: true, value: undefined });
+      console.log(`close() -> done in ${(performance.now() - start).toFixed(2)} ms`);
+    }));
+
+  it("closing leaks no fd, whether or not reading started", async () => {
+    const before = fdCount();
+    for (let i = 0; i < 3; i++) {
+      const dir = tempDir();
+      const ino = new Inotify();
+      ino.addWatch(dir, IN.CREATE);
+      if (i > 0) {
+        writeFileSync(`${dir}/f`, "");
+        await collect(ino[Symbol.asyncIterator](), (evs) => evs.length === 1);
+      }
+      ino.close();
+      removeDir(dir);
+    }
+    // A Worker's own fds may close a moment after terminate(); ours are closed by close() itself.
+    await deadline((async () => { while (fdCount() > before) await new Promise((r) => setTimeout(r, 20)); })(), 3000,
+      `fd count to return to ${before}`);
+    assert.equal(fdCount(), before);
+  });
+
+  it("uses no CPU while idle", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      const pending = ino[Symbol.asyncIterator]().next();
+      await new Promise((r) => setTimeout(r, 200));
+      const before = process.cpuUsage();
+      await new Promise((r) => setTimeout(r, 1000));
+      const used = process.cpuUsage(before);
+      ino.close();
+      await pending;
+      // A polling loop would burn most of a core; parked threads use next to nothing.
+      assert.ok(used.user + used.system < 100_000, `used ${(used.user + used.system) / 1000} ms of CPU in 1 s idle`);
+    }));
+
+  it("Q_OVERFLOW reaches the consumer when the kernel queue overflows", { skip: noRoot }, async () => {
+    const dir = tempDir();
+    try {
+      // max_queued_events is read when the instance is created: restore it right after.
+      using ino = await withSysctl("max_queued_events", 16, () => new Inotify());
+      ino.addWatch(dir, IN.CREATE);
+      for (let i = 0; i < 40; i++) writeFileSync(`${dir}/f${i}`, "");
+      const events = await collect(ino[Symbol.asyncIterator](), has(IN.Q_OVERFLOW));
+      assert.equal(events.length, 17);
+      assert.deepEqual([events[16].wd, describeMask(events[16].mask), events[16].name], [-1, ["Q_OVERFLOW"], ""]);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("when the ring is full the reader stops, and the kernel's Q_OVERFLOW still arrives", { skip: noRoot }, async () => {
+    const dir = tempDir();
+    try {
+      using ino = await withSysctl("max_queued_events", 64, () => new Inotify({ bufferSize: 512, ringSize: 1024 }));
+      ino.addWatch(dir, IN.CREATE);
+      writeFileSync(`${dir}/first`, "");
+      const batches = ino.batches();
+      await deadline(batches.next(), 5000, "the first batch"); // held: the ring cannot be freed
+      for (let i = 0; i < 1000; i++) writeFileSync(`${dir}/f${String(i).padStart(4, "0")}`, "");
+      await new Promise((r) => setTimeout(r, 200)); // the reader fills the ring, then the kernel queue fills
+      let created = 0, overflows = 0;
+      while (overflows === 0) {
+        const { value: batch } = await deadline(batches.next(), 5000, "the overflow");
+        for (const ev of batch!) ev.mask & IN.Q_OVERFLOW ? overflows++ : created++;
+      }
+      assert.equal(overflows, 1);
+      assert.ok(created >= 64 && created < 1000, `delivered ${created} of 1000 before the overflow`);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("loses nothing from a 100,000-event burst while the main thread is busy for 2 s", async () => {
+    const dir = tempDir();
+    try {
+      using ino = new Inotify();
+      ino.addWatch(dir, IN.CREATE);
+      const batches = ino.batches();
+      const first = batches.next(); // starts the reader thread
+      await new Promise((r) => setTimeout(r, 200));
+      const child = spawn("sh", ["-c", "seq -w 1 100000 | sed 's/^/f/' | xargs touch"], { cwd: dir });
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      const start = Date.now();
+      while (Date.now() - start < 2000); // the main thread is stuck; the kernel queue holds 16384
+      let created = 0, overflows = 0;
+      const count = (batch: Iterable<{ mask: number }>) => {
+        for (const ev of batch) ev.mask & IN.Q_OVERFLOW ? overflows++ : created++;
+      };
+      count((await first).value!);
+      assert.equal(await deadline(exited, 60_000, "the burst to finish"), 0);
+      while (created + overflows < 100_000 && overflows === 0) {
+        count((await deadline(batches.next(), 10_000, `events after ${created}`)).value!);
+      }
+      assert.deepEqual({ created, overflows }, { created: 100_000, overflows: 0 });
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
