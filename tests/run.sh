@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite on both runtimes (`npm test`). Installs Deno and Bun from npm if they are
+# missing, type-checks once, runs tests/ and the doc examples under Deno, tests/ under Bun, and
+# ends with one line: "N passed, M failed" summed over both.
+set -u
+cd "$(dirname "$0")/.."
+npm run -s setup || exit 1
+export PATH="$PWD/node_modules/.bin:$PATH"
+reports=$(mktemp -d)
+status=0
+echo "== deno check"
+deno check mod.ts tests/ || status=1
+echo "== deno test (tests/ and the examples in the docs)"
+deno test -A --no-check --doc --junit-path="$reports/deno.xml" mod.ts queue/ tests/ || status=1
+echo "== bun test"
+bun test --reporter=junit --reporter-outfile="$reports/bun.xml" tests/ || status=1
+echo "== summary"
+node tests/summary.mjs "$reports/deno.xml" "$reports/bun.xml" || status=1
+rm -rf "$reports"
+exit $status
