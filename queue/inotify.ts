@@ -137,7 +137,11 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create Inotify: options must be an object, got ${describe(options)}`);
     }
-    const readSize = this.#bufferSize = checkSize("bufferSize", options.bufferSize ?? DEFAULT_BUFFER_SIZE, MIN_READ_SIZE);
+    const readSize = this.#bufferSize = checkSize(
+      "bufferSize",
+      options.bufferSize ?? DEFAULT_BUFFER_SIZE,
+      MIN_READ_SIZE,
+    );
     const ringSize = checkSize("ringSize", options.ringSize ?? DEFAULT_RING_SIZE, readSize);
     const sys = this.#sys = host.sys;
     const fd = sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
@@ -165,7 +169,9 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
   addWatch(path: string | URL, mask: number): number {
     const target = toPath(path, "add watch");
     if (typeof mask !== "number" || !Number.isInteger(mask)) {
-      throw new TypeError(`Cannot add watch for ${JSON.stringify(target)}: mask must be an integer, got ${describe(mask)}`);
+      throw new TypeError(
+        `Cannot add watch for ${JSON.stringify(target)}: mask must be an integer, got ${describe(mask)}`,
+      );
     }
     const bits = mask >>> 0;
     if (bits !== mask && bits !== mask + 2 ** 32) {
@@ -175,10 +181,16 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
       throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: mask has no event bits (IN.ALL_EVENTS)`);
     }
     if ((bits & ~ADD_WATCH_BITS) !== 0) {
-      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: unknown mask bits 0x${(bits & ~ADD_WATCH_BITS >>> 0).toString(16)}`);
+      throw new RangeError(
+        `Cannot add watch for ${JSON.stringify(target)}: unknown mask bits 0x${
+          (bits & ~ADD_WATCH_BITS >>> 0).toString(16)
+        }`,
+      );
     }
     if ((bits & IN.MASK_ADD) && (bits & IN.MASK_CREATE)) {
-      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: MASK_ADD and MASK_CREATE exclude each other`);
+      throw new RangeError(
+        `Cannot add watch for ${JSON.stringify(target)}: MASK_ADD and MASK_CREATE exclude each other`,
+      );
     }
     this.#assertOpen("add watch");
     const sys = this.#sys, fd = this.#drain.fd;

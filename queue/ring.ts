@@ -294,12 +294,17 @@ export class Drain {
     if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
     const { ringSize, readSize, minRead } = this.#options;
     const ring = new Ring(ringSize, minRead);
+    try {
+      this.#thread = this.#host.spawnReader({ ring: ring.buffer, fd: this.fd, wakeFd, readSize, minRead }, (err) => {
+        this.#threadError = err;
+        ring.wake();
+      });
+    } catch (err) {
+      sys.close(wakeFd); // e.g. Deno without --allow-read: nothing started, nothing kept
+      throw err;
+    }
     this.#wakeFd = wakeFd;
     this.#ring = ring;
-    this.#thread = this.#host.spawnReader({ ring: ring.buffer, fd: this.fd, wakeFd, readSize, minRead }, (err) => {
-      this.#threadError = err;
-      ring.wake();
-    });
     return ring;
   }
 }

@@ -2,7 +2,16 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import {
-  closeSync, mkdirSync, openSync, readFileSync, renameSync, rmdirSync, symlinkSync, unlinkSync, writeFileSync, writeSync,
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  writeSync,
 } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { describeMask, IN, Inotify, type InotifyEvent, SyscallError } from "../../mod.ts";
@@ -57,13 +66,17 @@ describe("Inotify events from the kernel", () => {
     const dir = tempDir();
     try {
       mkdirSync(`${dir}/mnt`);
-      if (spawnSync("mount", ["-t", "tmpfs", "none", `${dir}/mnt`]).status !== 0) return t.skip("cannot mount tmpfs here");
+      if (spawnSync("mount", ["-t", "tmpfs", "none", `${dir}/mnt`]).status !== 0) {
+        return t.skip("cannot mount tmpfs here");
+      }
       const ino = new Inotify();
       try {
         const wd = ino.addWatch(`${dir}/mnt`, IN.CREATE);
         assert.equal(spawnSync("umount", [`${dir}/mnt`]).status, 0);
         const events = await collect(ino[Symbol.asyncIterator](), has(IN.IGNORED));
-        assert.deepEqual(events.map((e) => [e.wd, describeMask(e.mask & ~IN.ISDIR)]), [[wd, ["UNMOUNT"]], [wd, ["IGNORED"]]]);
+        assert.deepEqual(events.map((e) => [e.wd, describeMask(e.mask & ~IN.ISDIR)]), [[wd, ["UNMOUNT"]], [wd, [
+          "IGNORED",
+        ]]]);
         assert.equal(ino.watches.has(wd), false);
       } finally {
         ino.close();
@@ -106,7 +119,12 @@ describe("Inotify events from the kernel", () => {
       ino.addWatch(dir, IN.CREATE);
       assert.equal(spawnSync("sh", ["-c", `touch "$(printf 'bad\\377\\376name')"`], { cwd: dir }).status, 0);
       const [ev] = await collect(ino[Symbol.asyncIterator](), (evs) => evs.length > 0);
-      assert.deepEqual([...ev.nameBytes], [...new TextEncoder().encode("bad"), 0xff, 0xfe, ...new TextEncoder().encode("name")]);
+      assert.deepEqual([...ev.nameBytes], [
+        ...new TextEncoder().encode("bad"),
+        0xff,
+        0xfe,
+        ...new TextEncoder().encode("name"),
+      ]);
       assert.equal(ev.name, "bad\ufffd\ufffdname");
     }));
 
@@ -144,7 +162,11 @@ describe("Inotify watch registry", () => {
   it("MASK_CREATE fails with EEXIST on a watched path", () =>
     withQueue((dir, ino) => {
       ino.addWatch(dir, IN.CREATE | IN.MASK_CREATE);
-      assert.throws(() => ino.addWatch(dir, IN.DELETE | IN.MASK_CREATE), { code: "EEXIST", syscall: "inotify_add_watch", path: dir });
+      assert.throws(() => ino.addWatch(dir, IN.DELETE | IN.MASK_CREATE), {
+        code: "EEXIST",
+        syscall: "inotify_add_watch",
+        path: dir,
+      });
       assert.equal([...ino.watches.values()][0].mask, IN.CREATE);
     }));
 
@@ -175,8 +197,13 @@ describe("Inotify watch registry", () => {
         closeSync(fd);
         writeFileSync(`${dir}/${name}/marker`, "");
       }
-      const events = await collect(ino[Symbol.asyncIterator](), (evs) => evs.filter((e) => e.name === "marker").length === 2);
-      const modified = new Set(events.filter((e) => e.mask & IN.MODIFY).map((e) => ino.watches.get(e.wd)!.path));
+      const events = await collect(ino[Symbol.asyncIterator](), (evs) =>
+        evs.filter((e) => e.name === "marker").length === 2);
+      const modified = new Set(
+        events.filter((e) =>
+          e.mask & IN.MODIFY
+        ).map((e) => ino.watches.get(e.wd)!.path),
+      );
       assert.deepEqual([...modified], [`${dir}/kept`]);
     }));
 
@@ -242,9 +269,11 @@ describe("Inotify errors", () => {
         [dir, IN.CREATE | IN.MASK_ADD | IN.MASK_CREATE, RangeError, /exclude each other/],
       ];
       for (const [path, mask, type, message] of bad) {
-        assert.throws(() => ino.addWatch(path as string, mask as number), (err) => err instanceof type && message.test((err as Error).message));
+        assert.throws(() => ino.addWatch(path as string, mask as number), (err) =>
+          err instanceof type && message.test((err as Error).message));
       }
-      assert.throws(() => ino.rmWatch("1" as unknown as number), TypeError);
+      assert.throws(() =>
+        ino.rmWatch("1" as unknown as number), TypeError);
       assert.throws(() => new Inotify({ bufferSize: 100 }), /bufferSize must be from 272/);
       assert.throws(() => new Inotify({ bufferSize: 4096, ringSize: 1024 }), RangeError);
       assert.throws(() => new Inotify({ ringSize: -1 }), RangeError);
@@ -282,7 +311,11 @@ describe("Inotify errors", () => {
   it("EMFILE names fs.inotify.max_user_instances", { skip: noRoot }, async () => {
     using _held = new Inotify();
     await withSysctl("max_user_instances", 1, () => {
-      assert.throws(() => new Inotify(), { code: "EMFILE", syscall: "inotify_init1", message: /raise fs\.inotify\.max_user_instances/ });
+      assert.throws(() => new Inotify(), {
+        code: "EMFILE",
+        syscall: "inotify_init1",
+        message: /raise fs\.inotify\.max_user_instances/,
+      });
     });
   });
 });
@@ -348,8 +381,13 @@ describe("Inotify reading", () => {
       removeDir(dir);
     }
     // A Worker's own fds may close a moment after terminate(); ours are closed by close() itself.
-    await deadline((async () => { while (fdCount() > before) await new Promise((r) => setTimeout(r, 20)); })(), 3000,
-      `fd count to return to ${before}`);
+    await deadline(
+      (async () => {
+        while (fdCount() > before) await new Promise((r) => setTimeout(r, 20));
+      })(),
+      3000,
+      `fd count to return to ${before}`,
+    );
     assert.equal(fdCount(), before);
   });
 
@@ -382,27 +420,31 @@ describe("Inotify reading", () => {
     }
   });
 
-  it("when the ring is full the reader stops, and the kernel's Q_OVERFLOW still arrives", { skip: noRoot }, async () => {
-    const dir = tempDir();
-    try {
-      using ino = await withSysctl("max_queued_events", 64, () => new Inotify({ bufferSize: 512, ringSize: 1024 }));
-      ino.addWatch(dir, IN.CREATE);
-      writeFileSync(`${dir}/first`, "");
-      const batches = ino.batches();
-      await deadline(batches.next(), 5000, "the first batch"); // held: the ring cannot be freed
-      for (let i = 0; i < 1000; i++) writeFileSync(`${dir}/f${String(i).padStart(4, "0")}`, "");
-      await new Promise((r) => setTimeout(r, 200)); // the reader fills the ring, then the kernel queue fills
-      let created = 0, overflows = 0;
-      while (overflows === 0) {
-        const { value: batch } = await deadline(batches.next(), 5000, "the overflow");
-        for (const ev of batch!) ev.mask & IN.Q_OVERFLOW ? overflows++ : created++;
+  it(
+    "when the ring is full the reader stops, and the kernel's Q_OVERFLOW still arrives",
+    { skip: noRoot },
+    async () => {
+      const dir = tempDir();
+      try {
+        using ino = await withSysctl("max_queued_events", 64, () => new Inotify({ bufferSize: 512, ringSize: 1024 }));
+        ino.addWatch(dir, IN.CREATE);
+        writeFileSync(`${dir}/first`, "");
+        const batches = ino.batches();
+        await deadline(batches.next(), 5000, "the first batch"); // held: the ring cannot be freed
+        for (let i = 0; i < 1000; i++) writeFileSync(`${dir}/f${String(i).padStart(4, "0")}`, "");
+        await new Promise((r) => setTimeout(r, 200)); // the reader fills the ring, then the kernel queue fills
+        let created = 0, overflows = 0;
+        while (overflows === 0) {
+          const { value: batch } = await deadline(batches.next(), 5000, "the overflow");
+          for (const ev of batch!) ev.mask & IN.Q_OVERFLOW ? overflows++ : created++;
+        }
+        assert.equal(overflows, 1);
+        assert.ok(created >= 64 && created < 1000, `delivered ${created} of 1000 before the overflow`);
+      } finally {
+        removeDir(dir);
       }
-      assert.equal(overflows, 1);
-      assert.ok(created >= 64 && created < 1000, `delivered ${created} of 1000 before the overflow`);
-    } finally {
-      removeDir(dir);
-    }
-  });
+    },
+  );
 
   it("loses nothing from a 100,000-event burst while the main thread is busy for 2 s", async () => {
     const dir = tempDir();

@@ -15,7 +15,9 @@ function walk(bytes: Uint8Array, start = 0, end = bytes.byteLength) {
 describe("inotifyBytes fixture", () => {
   it("matches the bytes the kernel wrote for `touch a.txt` (KERNEL-SAMPLES.md)", () => {
     const kernel = "01 00 00 00 00 01 00 00 00 00 00 00 10 00 00 00 61 2e 74 78 74 00 00 00 00 00 00 00 00 00 00 00";
-    const ours = [...inotifyBytes({ wd: 1, mask: IN.CREATE, name: "a.txt" })].map((b) => b.toString(16).padStart(2, "0"));
+    const ours = [...inotifyBytes({ wd: 1, mask: IN.CREATE, name: "a.txt" })].map((b) =>
+      b.toString(16).padStart(2, "0")
+    );
     assert.equal(ours.join(" "), kernel);
   });
 });
@@ -34,12 +36,21 @@ describe("InotifyCursor", () => {
   });
 
   it("reads wd -1 and the unsigned high bits (Q_OVERFLOW, ONESHOT-era ISDIR)", () => {
-    const bytes = inotifyBytes({ wd: -1, mask: IN.Q_OVERFLOW }, { wd: 3, mask: (IN.CREATE | IN.ISDIR | IN.ONESHOT) >>> 0, cookie: 0xffffffff });
+    const bytes = inotifyBytes({ wd: -1, mask: IN.Q_OVERFLOW }, {
+      wd: 3,
+      mask: (IN.CREATE | IN.ISDIR | IN.ONESHOT) >>> 0,
+      cookie: 0xffffffff,
+    });
     assert.deepEqual(walk(bytes), [[-1, IN.Q_OVERFLOW, 0, ""], [3, 0xc0000100, 0xffffffff, ""]]);
   });
 
   it("keeps move cookies", () => {
-    const bytes = inotifyBytes({ wd: 1, mask: IN.MOVED_FROM, cookie: 77, name: "x" }, { wd: 1, mask: IN.MOVED_TO, cookie: 77, name: "y" });
+    const bytes = inotifyBytes({ wd: 1, mask: IN.MOVED_FROM, cookie: 77, name: "x" }, {
+      wd: 1,
+      mask: IN.MOVED_TO,
+      cookie: 77,
+      name: "y",
+    });
     assert.deepEqual(walk(bytes).map((r) => r[2]), [77, 77]);
   });
 
@@ -77,7 +88,13 @@ describe("InotifyCursor", () => {
     c.next();
     const ev = c.toEvent();
     bytes.fill(0);
-    assert.deepEqual({ ...ev, nameBytes: [...ev.nameBytes] }, { wd: 4, mask: IN.ATTRIB, cookie: 2, name: "keep", nameBytes: [...new TextEncoder().encode("keep")] });
+    assert.deepEqual({ ...ev, nameBytes: [...ev.nameBytes] }, {
+      wd: 4,
+      mask: IN.ATTRIB,
+      cookie: 2,
+      name: "keep",
+      nameBytes: [...new TextEncoder().encode("keep")],
+    });
   });
 
   it("an empty range yields nothing", () => {
@@ -90,7 +107,11 @@ describe("InotifyCursor", () => {
       ["a truncated header", good.subarray(0, 10), /at byte 0: only 10 bytes left/],
       ["a name running past the end", good.subarray(0, 20), /at byte 0: name runs past the end/],
       ["a len that is not a multiple of 16", patchLen(good, 5), /at byte 0: impossible name length 5/],
-      ["a len over 256", patchLen(inotifyBytes({ wd: 1, mask: 1, name: "x".repeat(255) }), 272), /impossible name length 272/],
+      [
+        "a len over 256",
+        patchLen(inotifyBytes({ wd: 1, mask: 1, name: "x".repeat(255) }), 272),
+        /impossible name length 272/,
+      ],
       ["a len of 2^32-1", patchLen(good, 0xffffffff), /impossible name length 4294967295/],
       ["a bad second record", concat(good, good.subarray(0, 12)), /at byte 32: only 12 bytes left/],
     ];
