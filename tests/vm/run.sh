@@ -7,12 +7,13 @@
 # and runs the command as root in the caller's current directory. See tests/vm/README.md.
 #
 # Environment knobs: VM_MEM (guest memory, default 4G), VM_TIMEOUT (seconds for the guest, default
-# 3000), VM_KEEP=1 (keep the run's temp dir with console.log), VM_JOBS (make -j, default nproc).
+# 3000), VM_KEEP=1 (keep the run's temp dir with console.log), VM_JOBS (make -j, default nproc),
+# VM_BUILD_DIR (kernel cache, default tests/vm/.build; point it outside a fresh clone to reuse it).
 set -euo pipefail
 
 VM="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
 REPO="$(cd "$VM/../.." && pwd -P)"
-BUILD="$VM/.build"
+BUILD="$(realpath -m "${VM_BUILD_DIR:-$VM/.build}")"
 CWD="$(pwd -P)"
 MEM="${VM_MEM:-4G}"
 TIMEOUT="${VM_TIMEOUT:-3000}"
@@ -40,7 +41,7 @@ done
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   # --no-install-recommends: qemu's recommends (GUI, OVMF, block drivers) are large and unused.
-  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
     --no-install-recommends "${missing[@]}"; } >"${TMPDIR:-/tmp}/notiq-vm-apt.log" 2>&1 || {
     cat "${TMPDIR:-/tmp}/notiq-vm-apt.log" >&2
     log "apt-get failed"
@@ -54,11 +55,14 @@ T_APT=$(since "$t")
 t=$(now)
 SRC_VER="$(dpkg-query -W -f='${Version}' linux-source-6.1)"
 KEY="$(sha256sum <"$VM/kernel.config" | cut -d' ' -f1) linux-source-6.1=$SRC_VER"
+# One build at a time: concurrent runs wait here for the build, then reuse it.
+mkdir -p "$BUILD"
+exec 9>"$BUILD/lock"
+flock 9
 if [[ -f "$BUILD/bzImage" && "$(cat "$BUILD/bzImage.key" 2>/dev/null)" == "$KEY" ]]; then
   KERNEL_STATE=cached
 else
   KERNEL_STATE=built
-  mkdir -p "$BUILD"
   KSRC="$BUILD/linux-source-6.1"
   # Keep the source tree between builds (incremental rebuilds) unless the package version moved.
   if [[ "$(cat "$BUILD/src.version" 2>/dev/null)" != "$SRC_VER" ]]; then
@@ -66,6 +70,7 @@ else
     rm -rf "$KSRC" "$BUILD/src.version"
     tar -xf /usr/src/linux-source-6.1.tar.xz -C "$BUILD"
     echo "$SRC_VER" >"$BUILD/src.version"
+    log "extracted in $(since "$t")s"
   fi
   log "building the kernel ($SRC_VER, make -j$JOBS); log in $BUILD/build.log"
   (
@@ -82,9 +87,11 @@ else
   ((bad == 0)) || exit 125
   make -C "$KSRC" -j"$JOBS" bzImage >>"$BUILD/build.log" 2>&1 ||
     { tail -50 "$BUILD/build.log" >&2; log "kernel build failed"; exit 125; }
-  cp "$KSRC/arch/x86/boot/bzImage" "$BUILD/bzImage"
+  # Replaced by rename: a qemu of another run may be reading the old one.
+  cp "$KSRC/arch/x86/boot/bzImage" "$BUILD/bzImage.new" && mv "$BUILD/bzImage.new" "$BUILD/bzImage"
   echo "$KEY" >"$BUILD/bzImage.key"
 fi
+exec 9>&-
 T_KERNEL=$(since "$t")
 
 # --- 3. Initramfs and the run's shared directory ------------------------------------------------
@@ -112,7 +119,10 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
   # the repo's node_modules/.bin first on PATH. NOTIQ_VM=1 tells tests they run in the guest.
   echo "export PATH=$(q "$REPO/node_modules/.bin"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   echo "export HOME=/tmp/home DENO_DIR=/tmp/deno TMPDIR=/tmp LANG=C.UTF-8 NOTIQ_VM=1"
-  echo "export DENO_NO_UPDATE_CHECK=1 DO_NOT_TRACK=1 CI=$(q "${CI:-}")"
+  echo "export DENO_NO_UPDATE_CHECK=1 DO_NOT_TRACK=1"
+  for v in CI NO_COLOR FORCE_COLOR; do # passed through when set on the host
+    if [[ -n "${!v+set}" ]]; then echo "export $v=$(q "${!v}")"; fi
+  done
   echo "mkdir -p /tmp/home"
   echo "cd $(q "$CWD") || exit 126"
   printf 'exec'
@@ -156,6 +166,7 @@ T_QEMU=$(since "$t")
 # --- 5. Result ----------------------------------------------------------------------------------
 start=$(sed -n 's/^NOTIQ_VM_START \([0-9.]*\).*/\1/p' "$RUN/console.log" | tr -d '\r')
 read -r status end < <(sed -n 's/^NOTIQ_VM_EXIT \([0-9]*\) \([0-9.]*\).*/\1 \2/p' "$RUN/console.log" | tr -d '\r') || true
+[[ -n "${status:-}" ]] || status=$(cat "$RUN/out/status" 2>/dev/null) || true
 if [[ -z "${status:-}" ]]; then
   log "no exit status from the guest (qemu exit $qemu_status$( ((qemu_status == 124)) && echo ", timed out after ${TIMEOUT}s")); console:"
   tail -c 20000 "$RUN/console.log" >&2 || true
@@ -164,5 +175,6 @@ if [[ -z "${status:-}" ]]; then
 fi
 # Boot = qemu start to the command's start (guest uptime); shutdown = the rest of qemu's time.
 awk -v apt="$T_APT" -v k="$T_KERNEL" -v ks="$KERNEL_STATE" -v q="$T_QEMU" -v s="$start" -v e="$end" \
-  -v st="$status" 'BEGIN { printf "notiq-vm: times: apt %.1fs, kernel %.1fs (%s), boot %.1fs, command %.1fs, qemu total %.1fs; exit %d\n", apt, k, ks, s, e - s, q, st }' >&2
+  -v st="$status" 'BEGIN { cmd = e == "" ? "?" : sprintf("%.1fs", e - s)
+    printf "notiq-vm: times: apt %.1fs, kernel %.1fs (%s), boot %.1fs, command %s, qemu total %.1fs; exit %d\n", apt, k, ks, s, cmd, q, st }' >&2
 exit "$status"
