@@ -14,9 +14,16 @@ export interface ReaderThread {
   terminate(): void;
 }
 
+const entry = new URL("./reader_worker.js", import.meta.url);
+// Deno's node:worker_threads takes only file: and data: URLs; loaded from JSR we are https:, so
+// a data: module imports the entry from there.
+const workerUrl = entry.protocol === "file:"
+  ? entry
+  : new URL(`data:text/javascript,import ${JSON.stringify(entry.href)};`);
+
 /** Spawns a reader thread for `job`; `onError` receives what the thread throws. */
 export function spawnReader(job: ReaderJob, onError: (err: Error) => void): ReaderThread {
-  const worker = new Worker(new URL("./reader_worker.js", import.meta.url), { workerData: job });
+  const worker = new Worker(workerUrl, { workerData: job });
   worker.unref();
   worker.on("error", onError);
   return { terminate: () => void worker.terminate() };
