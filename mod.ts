@@ -25,6 +25,9 @@ import { loadSys } from "./ffi/load.ts";
 import { spawnReader } from "./ffi/reader_thread.ts";
 import { InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
 import type { Host } from "./queue/ring.ts";
+import { WatcherCore, type WatchOptions } from "./queue/watcher.ts";
+import { bindKeys, type Keys } from "./queue/keys.ts";
+import { probeWatchQueue, WatchQueueCore, type WatchQueueOptions } from "./queue/watch_queue.ts";
 
 const host: Host = { sys: await loadSys(), spawnReader };
 
@@ -62,9 +65,163 @@ export class Inotify extends InotifyCore {
   }
 }
 
+/**
+ * One general notification queue (Linux >= 5.8 with `CONFIG_WATCH_QUEUE`): a pipe opened with
+ * `O_NOTIFICATION_PIPE` that the kernel writes notification records into — today, changes to
+ * keys and keyrings watched with {@linkcode WatchQueue.watchKey}. Read them with `for await`
+ * (plain objects) or `batches()` (zero-copy views); a reader thread drains the kernel queue into a
+ * ring from the first iteration on.
+ *
+ * Kernel facts worth knowing: the queue holds `size` notes (rounded up to pages of 32); when it is
+ * full, the kernel drops notifications and the next read carries a `LOSS` notification, which this
+ * class passes on like any other. `REMOVAL` says a watch ended (unwatched, or the key destroyed).
+ * Both pass every filter.
+ *
+ * @example Watching a keyring
+ * ```ts ignore
+ * // ignore: needs a kernel with CONFIG_WATCH_QUEUE and key management allowed
+ * import { KEY_NOTIFY, KEY_SPEC, keys, WatchQueue, WATCH_TYPE } from "@notiq/notiq";
+ * import assert from "node:assert/strict";
+ *
+ * const ring = keys.addKey("keyring", "notiq-example", "", KEY_SPEC.PROCESS_KEYRING);
+ * using q = new WatchQueue({ size: 32 });
+ * q.watchKey(ring, 7);
+ * const key = keys.addKey("user", "greeting", "hello", ring);
+ * for await (const n of q) {
+ *   assert.equal(n.type, WATCH_TYPE.KEY_NOTIFY);
+ *   assert.equal(n.subtype, KEY_NOTIFY.LINKED);
+ *   assert.deepEqual([n.keyId, n.aux, n.watchId], [ring, key, 7]);
+ *   break;
+ * }
+ * keys.unlinkKey(ring, KEY_SPEC.PROCESS_KEYRING);
+ * ```
+ */
+export class WatchQueue extends WatchQueueCore {
+  /**
+   * Opens a notification pipe and sizes its queue.
+   *
+   * @throws {SyscallError} `pipe2` `ENOPKG` when the kernel was built without
+   *   `CONFIG_WATCH_QUEUE`, `EINVAL` before Linux 5.8; `ioctl` `EPERM` over `fs.pipe-user-pages-soft`.
+   */
+  constructor(options?: WatchQueueOptions) {
+    super(host, options);
+  }
+
+  /**
+   * Whether key notifications work here: the kernel has `CONFIG_WATCH_QUEUE` and
+   * `CONFIG_KEY_NOTIFICATIONS` and no seccomp filter blocks `keyctl`. Opens and closes a pipe.
+   *
+   * @example Checking first
+   * ```ts
+   * import { WatchQueue } from "@notiq/notiq";
+   * import assert from "node:assert/strict";
+   *
+   * assert.equal(typeof WatchQueue.supported(), "boolean");
+   * ```
+   */
+  static supported(): boolean {
+    return probeWatchQueue(host.sys) === undefined;
+  }
+
+  /**
+   * Why key notifications do not work here, or undefined when they do: a {@linkcode SyscallError}
+   * such as `pipe2` `ENOPKG` (no `CONFIG_WATCH_QUEUE`), `pipe2` `EINVAL` (Linux < 5.8), `keyctl`
+   * `EPERM`/`ENOSYS` (a seccomp filter), `keyctl` `ENOTSUP` (no `CONFIG_KEY_NOTIFICATIONS`).
+   */
+  static probe(): Error | undefined {
+    return probeWatchQueue(host.sys);
+  }
+}
+
+/**
+ * The key-management calls that produce key notifications, through `add_key(2)`/`keyctl(2)`:
+ * `addKey`, `updateKey`, `revokeKey`, `unlinkKey`, `invalidateKey`, `joinSessionKeyring`, and
+ * `linkKey`, `clearKeyring`, `setKeyTimeout`, `readKey`, `keyringId`. Keys and keyrings are
+ * serial numbers or {@linkcode KEY_SPEC} values. Each failure is a {@linkcode SyscallError} with
+ * `syscall` `"add_key"` or `"keyctl"` (`EPERM`/`ENOSYS` where a seccomp filter blocks them, as
+ * Docker's default profile does).
+ *
+ * @example Adding and revoking a key
+ * ```ts ignore
+ * // ignore: container runtimes commonly block add_key/keyctl
+ * import { KEY_SPEC, keys, SyscallError } from "@notiq/notiq";
+ * import assert from "node:assert/strict";
+ *
+ * const key = keys.addKey("user", "notiq-doc", "secret", KEY_SPEC.PROCESS_KEYRING);
+ * assert.equal(new TextDecoder().decode(keys.readKey(key)), "secret");
+ * keys.revokeKey(key);
+ * assert.throws(() => keys.readKey(key), (err) => err instanceof SyscallError && err.code === "EKEYREVOKED");
+ * ```
+ */
+export const keys: Keys = bindKeys(host.sys);
+
+/**
+ * A running {@linkcode watch}: `for await` its {@linkcode WatchEvent}s, `await ready`, `close()`.
+ * Leaving a `for await` loop early closes it, as with `node:fs/promises` `watch()`.
+ */
+export class Watcher extends WatcherCore {
+  /** Use {@linkcode watch}. */
+  constructor(paths: string | URL | readonly (string | URL)[], options?: WatchOptions) {
+    super(host, paths, options);
+  }
+}
+
+/**
+ * Watches files and directory trees: one {@linkcode Inotify} for all paths, events with absolute
+ * paths. New subdirectories are watched as they appear, and what was created inside before their
+ * watch was in place is reported as `create` (once). A move inside the watched trees is one
+ * `rename` with `oldPath`; a move in is a `create`, a move out a `delete`. On kernel queue overflow
+ * (`fs.inotify.max_queued_events`) it reports `overflow`, then rescans and reports the difference
+ * from the last known tree as ordinary events. Symbolic links are not followed unless
+ * `followSymlinks`. Watches go on directories only, so a tree needs one watch per directory out
+ * of `fs.inotify.max_user_watches` (per user); hitting it is a {@linkcode WatchLimitError} with the
+ * numbers. Files moved out of the trees are reported when their `MOVED_FROM` is known to have no
+ * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}.
+ *
+ * @param paths Directories or files; relative paths are resolved against the working directory.
+ * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`.
+ * @returns The watcher; `ready` resolves once the initial watches are placed.
+ * @throws {TypeError} On bad arguments; `AbortError` when `signal` is already aborted. Setup
+ *   failures (`ENOENT`, `EACCES`, `ENOSPC` as a {@linkcode WatchLimitError}) reject `ready` and the
+ *   iteration instead.
+ * @example Watching a tree
+ * ```ts
+ * import { watch } from "@notiq/notiq";
+ * import assert from "node:assert/strict";
+ * import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+ *
+ * const dir = mkdtempSync("/tmp/notiq-");
+ * await using watcher = watch(dir);
+ * await watcher.ready;
+ * mkdirSync(`${dir}/sub`);
+ * writeFileSync(`${dir}/sub/a.txt`, "hi");
+ * renameSync(`${dir}/sub`, `${dir}/moved`);
+ * const seen: string[] = [];
+ * for await (const ev of watcher) {
+ *   seen.push(`${ev.kind} ${ev.path.slice(dir.length)}`);
+ *   if (ev.kind === "rename") break;
+ * }
+ * assert.equal(seen[0], "create /sub");
+ * assert.equal(seen.at(-1), "rename /moved");
+ * rmSync(dir, { recursive: true });
+ * ```
+ */
+export function watch(paths: string | URL | readonly (string | URL)[], options?: WatchOptions): Watcher {
+  return new Watcher(paths, options);
+}
+
 export { abortError, SyscallError } from "./queue/errors.ts";
 export { describeMask, IN } from "./queue/inotify_mask.ts";
 export { MIN_READ_SIZE, NAME_MAX } from "./queue/inotify_records.ts";
 export type { InotifyEvent } from "./queue/inotify_records.ts";
 export { DEFAULT_BUFFER_SIZE, DEFAULT_RING_SIZE, InotifyBatch } from "./queue/inotify.ts";
 export type { InotifyEventView, InotifyOptions, WatchInfo } from "./queue/inotify.ts";
+export { KEY_SPEC } from "./queue/keys.ts";
+export type { Keys } from "./queue/keys.ts";
+export { describeNotification, KEY_NOTIFY, WATCH_META, WATCH_TYPE } from "./queue/watch_queue_records.ts";
+export type { WatchNotification } from "./queue/watch_queue_records.ts";
+export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE, WatchQueueBatch } from "./queue/watch_queue.ts";
+export type { WatchFilter, WatchNotificationView, WatchQueueOptions } from "./queue/watch_queue.ts";
+export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
+export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from "./queue/watcher.ts";
+export type { WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";

@@ -10,8 +10,8 @@ import type { ReaderJob } from "../queue/ring.ts";
 
 /** A running reader thread. */
 export interface ReaderThread {
-  /** Ends the thread; call after the ring's reader has stopped. */
-  terminate(): void;
+  /** Ends the thread; call after the ring's reader has stopped. Resolves once it has exited. */
+  terminate(): Promise<unknown>;
 }
 
 const entry = new URL("./reader_worker.js", import.meta.url);
@@ -26,5 +26,5 @@ export function spawnReader(job: ReaderJob, onError: (err: Error) => void): Read
   const worker = new Worker(workerUrl, { workerData: job });
   worker.unref();
   worker.on("error", onError);
-  return { terminate: () => void worker.terminate() };
+  return { terminate: () => worker.terminate() };
 }

@@ -16,6 +16,11 @@ const HINTS: Record<string, string> = {
   "keyctl ENOSYS": "key management is blocked (a seccomp filter, as in many containers?) or absent",
   "add_key EPERM": "key management is not permitted here (a seccomp filter, as in many containers?)",
   "add_key ENOSYS": "key management is blocked (a seccomp filter, as in many containers?) or absent",
+  "add_key EDQUOT": "the key quota is full: raise kernel.keys.maxkeys or kernel.keys.maxbytes",
+  "keyctl EDQUOT": "the key quota is full: raise kernel.keys.maxkeys or kernel.keys.maxbytes",
+  "keyctl ENOTSUP": "this kernel was built without CONFIG_KEY_NOTIFICATIONS",
+  "keyctl EBUSY": "this queue already watches that key",
+  "keyctl EBADSLT": "this queue does not watch that key",
 };
 
 /** errnos missing from libuv's table, as [code, text]. */
@@ -26,6 +31,8 @@ const UNLISTED: Record<number, [string, string]> = {
   128: ["EKEYREVOKED", "key has been revoked"],
   129: ["EKEYREJECTED", "key was rejected by service"],
   105: ["ENOBUFS", "no buffer space available"],
+  57: ["EBADSLT", "invalid slot"],
+  122: ["EDQUOT", "disk quota exceeded"],
 };
 
 /**

@@ -313,10 +313,10 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     this.close();
   }
 
-  /** Same as {@linkcode close}. */
+  /** Closes, then resolves once the reader thread (and the runtime's fds for it) are gone. */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    return Promise.resolve();
+    return this.#drain.exited();
   }
 
   #assertOpen(doing: string): void {

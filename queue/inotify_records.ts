@@ -34,14 +34,176 @@ const utf8 = new TextDecoder();
  * avoids a TextDecoder call.
  */
 export function decodeName(bytes: Uint8Array, start: number, end: number): string {
-  let name = "";
-  for (let i = start; i < end; i++) {
-    const byte = bytes[i];
-    // slice(): TextDecoder refuses views of a SharedArrayBuffer
-    if (byte >= 0x80) return utf8.decode(bytes.slice(start, end));
-    name += String.fromCharCode(byte);
+  let any = 0;
+  for (let i = start; i < end; i++) any |= bytes[i];
+  // slice(): TextDecoder refuses views of a SharedArrayBuffer
+  if (any >= 0x80) return utf8.decode(bytes.slice(start, end));
+  return ascii(bytes, start, end - start);
+}
+
+const code = String.fromCharCode;
+
+/**
+ * An ASCII name as a flat string: one fromCharCode call with the bytes as arguments, 2-5x faster
+ * than adding a character at a time (V8 and JSC), and nothing allocated but the string.
+ */
+function ascii(b: Uint8Array, s: number, n: number): string {
+  switch (n) {
+    case 0:
+      return "";
+    case 1:
+      return code(b[s]);
+    case 2:
+      return code(b[s], b[s + 1]);
+    case 3:
+      return code(b[s], b[s + 1], b[s + 2]);
+    case 4:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    case 8:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
+    case 9:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
+    case 10:
+      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
+    case 11:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+      );
+    case 12:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+        b[s + 11],
+      );
+    case 13:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+        b[s + 11],
+        b[s + 12],
+      );
+    case 14:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+        b[s + 11],
+        b[s + 12],
+        b[s + 13],
+      );
+    case 15:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+        b[s + 11],
+        b[s + 12],
+        b[s + 13],
+        b[s + 14],
+      );
+    case 16:
+      return code(
+        b[s],
+        b[s + 1],
+        b[s + 2],
+        b[s + 3],
+        b[s + 4],
+        b[s + 5],
+        b[s + 6],
+        b[s + 7],
+        b[s + 8],
+        b[s + 9],
+        b[s + 10],
+        b[s + 11],
+        b[s + 12],
+        b[s + 13],
+        b[s + 14],
+        b[s + 15],
+      );
+    default:
+      return code.apply(null, b.subarray(s, s + n) as unknown as number[]);
   }
-  return name;
+}
+
+// The name cache behind InotifyCursor.name: direct-mapped, shared by every cursor of this thread.
+// Fields of up to 64 bytes (names of up to 63) are cached: 1,024 slots, 64 KiB of words.
+const CACHE_BITS = 10;
+const CACHED_FIELD = 64;
+const CACHED_WORDS = CACHED_FIELD / 4;
+const cachedWords = new Int32Array((1 << CACHE_BITS) * CACHED_WORDS);
+const cachedLength = new Int32Array(1 << CACHE_BITS);
+const cachedNames: string[] = new Array<string>(1 << CACHE_BITS).fill("");
+
+// Kept names are copied into 8 KiB slabs, as node:fs pools small Buffers: each event gets a view
+// of its own bytes. In V8 a view costs ~15 ns where `new Uint8Array(n)` or `slice()` cost ~200 ns.
+// A kept nameBytes keeps its slab alive (8 KiB at most), as a pooled Buffer does.
+const SLAB_SIZE = 8192;
+let slab = new ArrayBuffer(SLAB_SIZE);
+let slabBytes = new Uint8Array(slab);
+let slabUsed = 0;
+
+/** A copy of `bytes[start, end)` that the caller owns (a view of its own range of a slab). */
+function copyBytes(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const length = end - start;
+  if (length > SLAB_SIZE - slabUsed) {
+    slab = new ArrayBuffer(SLAB_SIZE);
+    slabBytes = new Uint8Array(slab);
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  for (let i = 0; i < length; i++) slabBytes[at + i] = bytes[start + i];
+  slabUsed = at + length;
+  return new Uint8Array(slab, at, length);
 }
 
 /**
@@ -131,9 +293,33 @@ export class InotifyCursor {
     return end;
   }
 
-  /** The current record's name, decoded on demand. */
+  /**
+   * The current record's name, decoded on demand. Names repeat (the same few files change again
+   * and again), so decoded names are kept by the exact bytes of their padded name field: a name
+   * seen before costs a hash and a compare of 4 to 16 words instead of a decode and a new string.
+   */
   get name(): string {
-    return this.#nameLength === 0 ? "" : decodeName(this.#bytes, this.#at + HEADER_SIZE, this.#nameEnd());
+    const fieldLength = this.#nameLength;
+    if (fieldLength === 0) return "";
+    const start = this.#at + HEADER_SIZE;
+    if (fieldLength > CACHED_FIELD) return decodeName(this.#bytes, start, this.#nameEnd());
+    // The field is the name, its NUL and zero padding: the same name always has the same field.
+    const view = this.#view;
+    const words = fieldLength >> 2;
+    let hash = fieldLength;
+    for (let i = 0; i < words; i++) hash = Math.imul(hash ^ view.getInt32(start + 4 * i, true), 0x9e3779b1);
+    const slot = hash >>> (32 - CACHE_BITS);
+    const base = slot * CACHED_WORDS;
+    if (cachedLength[slot] === fieldLength) {
+      let i = 0;
+      while (i < words && cachedWords[base + i] === view.getInt32(start + 4 * i, true)) i++;
+      if (i === words) return cachedNames[slot];
+    }
+    const name = decodeName(this.#bytes, start, this.#nameEnd());
+    for (let i = 0; i < words; i++) cachedWords[base + i] = view.getInt32(start + 4 * i, true);
+    cachedLength[slot] = fieldLength;
+    cachedNames[slot] = name;
+    return name;
   }
 
   /** The current record's name bytes: a view, valid while the bytes under it are. */
@@ -143,6 +329,8 @@ export class InotifyCursor {
 
   /** The current record as a plain object that owns its bytes. */
   toEvent(): InotifyEvent {
-    return { wd: this.wd, mask: this.mask, cookie: this.cookie, name: this.name, nameBytes: this.nameBytes.slice() };
+    const start = this.#at + HEADER_SIZE;
+    const nameBytes = copyBytes(this.#bytes, start, this.#nameLength === 0 ? start : this.#nameEnd());
+    return { wd: this.wd, mask: this.mask, cookie: this.cookie, name: this.name, nameBytes };
   }
 }

@@ -195,7 +195,7 @@ export function runReader(sys: Sys, job: ReaderJob): void {
 /** What a queue needs from the runtime: libc, and a way to start a reader thread. */
 export interface Host {
   sys: Sys;
-  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): void };
+  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): Promise<unknown> };
 }
 
 /** How a {@linkcode Drain} reads its fd. */
@@ -220,7 +220,8 @@ export class Drain {
   readonly #options: DrainOptions;
   #ring?: Ring;
   #wakeFd = -1;
-  #thread?: { terminate(): void };
+  #thread?: { terminate(): Promise<unknown> };
+  #exited: Promise<unknown> = Promise.resolve();
   #threadError?: Error;
   #held = -1; // end of the run handed out; released when the next one is asked for
   #closed = false;
@@ -281,10 +282,15 @@ export class Drain {
       this.#ring.wake();
       sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
       this.#ring.stopReader();
-      this.#thread?.terminate();
+      this.#exited = this.#thread?.terminate() ?? this.#exited;
       sys.close(this.#wakeFd);
     }
     return sys.close(this.fd) === -1 ? sys.errno() : 0;
+  }
+
+  /** Resolves once the reader thread has exited (after {@linkcode close}); at once if none ran. */
+  exited(): Promise<void> {
+    return this.#exited.then(() => {}, () => {});
   }
 
   #start(): Ring {

@@ -1,5 +1,5 @@
 /** Helpers for tests against the real kernel: temp dirs, sysctls, fd counts, bounded waits. @module */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import type { InotifyEvent } from "../../mod.ts";
 
 /** A fresh directory on tmpfs; remove it with {@linkcode removeDir}. */
@@ -11,9 +11,27 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
-/** Open fds of this process. */
+/**
+ * Open fds of this process that notiq could have leaked: all but sockets, which Deno keeps for
+ * its workers' messaging once a second worker has run.
+ */
 export function fdCount(): number {
-  return readdirSync("/proc/self/fd").length;
+  return readdirSync("/proc/self/fd").filter((fd) => {
+    try {
+      return !readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:");
+    } catch {
+      return false; // the fd of the directory listing itself
+    }
+  }).length;
+}
+
+/**
+ * Waits up to 3 s for the fd count to come back to `before`, then asserts it did: a finished
+ * worker's runtime fds (epoll, eventfd) close a moment after the worker exits.
+ */
+export async function assertFdCount(before: number): Promise<void> {
+  for (let i = 0; i < 150 && fdCount() > before; i++) await new Promise((r) => setTimeout(r, 20));
+  if (fdCount() !== before) throw new Error(`fds leaked: ${fdCount()} open, ${before} before`);
 }
 
 const SYSCTL = "/proc/sys/fs/inotify/";

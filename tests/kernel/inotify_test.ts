@@ -15,7 +15,7 @@ import {
 } from "node:fs";
 import { pathToFileURL } from "node:url";
 import { describeMask, IN, Inotify, type InotifyEvent, SyscallError } from "../../mod.ts";
-import { canSetSysctl, collect, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
+import { assertFdCount, canSetSysctl, collect, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
 
 const noRoot = canSetSysctl() ? false : "needs root to change fs.inotify sysctls";
 const has = (bit: number) => (events: InotifyEvent[]) => events.some((e) => e.mask & bit);
@@ -380,15 +380,7 @@ describe("Inotify reading", () => {
       ino.close();
       removeDir(dir);
     }
-    // A Worker's own fds may close a moment after terminate(); ours are closed by close() itself.
-    await deadline(
-      (async () => {
-        while (fdCount() > before) await new Promise((r) => setTimeout(r, 20));
-      })(),
-      3000,
-      `fd count to return to ${before}`,
-    );
-    assert.equal(fdCount(), before);
+    await assertFdCount(before);
   });
 
   it("uses no CPU while idle", () =>

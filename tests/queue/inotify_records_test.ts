@@ -149,3 +149,31 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(b, a.length);
   return out;
 }
+
+describe("InotifyCursor.name (cached by bytes)", () => {
+  it("returns the right name for repeats, look-alikes and long names in any order", () => {
+    const names = ["a", "b", "a", "ab", "a".repeat(15), "a".repeat(16), "a", "x".repeat(63), "x".repeat(64), "y".repeat(255), "ab", "naïve", "b"];
+    const bytes = inotifyBytes(...names.concat(names).map((name, i) => ({ wd: i, mask: IN.CREATE, name })));
+    assert.deepEqual(walk(bytes).map((r) => r[3]), names.concat(names));
+  });
+
+  it("tells apart names whose bytes differ only in the last word, after many others", () => {
+    const many = Array.from({ length: 5000 }, (_, i) => `file-${i}`);
+    const order = [...many, ...[...many].reverse()];
+    const bytes = inotifyBytes(...order.map((name, i) => ({ wd: i, mask: IN.CREATE, name })));
+    assert.deepEqual(walk(bytes).map((r) => r[3]), order);
+  });
+
+  it("toEvent() nameBytes are separate copies", () => {
+    const bytes = inotifyBytes({ wd: 1, mask: IN.CREATE, name: "same" }, { wd: 1, mask: IN.CREATE, name: "same" });
+    const c = new InotifyCursor(bytes);
+    c.reset(bytes.length);
+    c.next();
+    const one = c.toEvent();
+    c.next();
+    const two = c.toEvent();
+    one.nameBytes[0] = 0x53;
+    assert.deepEqual([...two.nameBytes], [...new TextEncoder().encode("same")]);
+    assert.equal(one.nameBytes.byteLength, 4);
+  });
+});

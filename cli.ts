@@ -1,0 +1,262 @@
+/**
+ * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
+ * `stats` counts them per path and kind (like `inotifywatch`).
+ *
+ * ```sh
+ * deno run --allow-ffi --allow-read cli.ts watch [options] PATH...
+ * bun cli.ts watch [options] PATH...
+ * ```
+ *
+ * Only events go to stdout; messages go to stderr as one line. Exit status: 0 on Ctrl-C or when
+ * done, 1 on an error (a missing path, the watch limit), 2 when `--timeout` passed without an event.
+ *
+ * @module
+ */
+import { basename, matchesGlob } from "node:path";
+import process from "node:process";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import {
+  DEFAULT_WATCH_EVENT_KINDS,
+  watch,
+  WATCH_EVENT_KINDS,
+  type Watcher,
+  type WatchEvent,
+  type WatchEventKind,
+} from "./mod.ts";
+
+/** One command: its flags (each with a help line), and what it does. Add new ones to COMMANDS. */
+interface Command {
+  summary: string;
+  usage: string;
+  options: ParseArgsOptionsConfig;
+  help: Record<string, string>;
+  run(values: Record<string, unknown>, paths: string[]): Promise<number>;
+}
+
+const EXIT_OK = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2; // inotifywait's exit codes
+
+/** inotifywait's event names, as the kinds they mean here. */
+const ALIASES: Record<string, WatchEventKind[]> = {
+  close: ["close_write", "close_nowrite"],
+  move: ["rename"],
+  moved_to: ["rename", "create"],
+  moved_from: ["rename", "delete"],
+  delete_self: ["delete"],
+  all: WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error"),
+};
+
+const WATCH_FLAGS: ParseArgsOptionsConfig = {
+  recursive: { type: "boolean", short: "r", default: true },
+  events: { type: "string", short: "e", multiple: true },
+  exclude: { type: "string", multiple: true },
+  "follow-symlinks": { type: "boolean", default: false },
+  timeout: { type: "string", short: "t" },
+  quiet: { type: "boolean", short: "q", default: false },
+  help: { type: "boolean", short: "h", default: false },
+};
+
+const WATCH_HELP: Record<string, string> = {
+  recursive: "watch subdirectories too, and new ones as they appear (default; --no-recursive: only PATH)",
+  events:
+    `kinds to report, comma-separated or repeated: ${
+      WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error").join(", ")
+    } ` +
+    `(inotifywait names also work: close, move, moved_to, moved_from, delete_self, all); default ${
+      DEFAULT_WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error").join(",")
+    }`,
+  exclude:
+    "skip paths matching GLOB, and place no watch under them; a GLOB without / matches the name (node_modules, *.tmp), else the whole path; repeatable",
+  "follow-symlinks": "descend into symbolic links to directories (each directory once)",
+  timeout: "exit with status 2 when SECONDS pass without an event",
+  quiet: "print nothing but events (no 'Watching ...' line on stderr)",
+  help: "show this help",
+};
+
+const COMMANDS: Record<string, Command> = {
+  watch: {
+    summary: "print events as they happen, one a line (like inotifywait -m -r)",
+    usage: "watch [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--json] [-t SECONDS] [-q] PATH...",
+    options: { ...WATCH_FLAGS, json: { type: "boolean", default: false } },
+    help: {
+      ...WATCH_HELP,
+      json: 'one JSON object a line: {"time","kind","path","isDirectory","oldPath"?}',
+    },
+    run: runWatch,
+  },
+  stats: {
+    summary: "count events per path and kind, then print a table (like inotifywatch)",
+    usage: "stats [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [-t SECONDS] [-q] PATH...",
+    options: WATCH_FLAGS,
+    help: { ...WATCH_HELP, timeout: "count for SECONDS, then print the table (default: until Ctrl-C)" },
+    run: runStats,
+  },
+  // keys: added with the general notification queue's command.
+};
+
+class UsageError extends Error {}
+
+function kinds(values: Record<string, unknown>): WatchEventKind[] | undefined {
+  const given = values.events as string[] | undefined;
+  if (!given) return undefined;
+  const out = new Set<WatchEventKind>();
+  for (const name of given.flatMap((e) => e.split(",")).map((e) => e.trim().toLowerCase()).filter(Boolean)) {
+    if (ALIASES[name]) { for (const k of ALIASES[name]) out.add(k); }
+    else if ((WATCH_EVENT_KINDS as string[]).includes(name)) out.add(name as WatchEventKind);
+    else throw new UsageError(`unknown event kind "${name}" (see --help)`);
+  }
+  return [...out];
+}
+
+function excluder(values: Record<string, unknown>): ((path: string) => boolean) | undefined {
+  const globs = values.exclude as string[] | undefined;
+  if (!globs?.length) return undefined;
+  return (path) => globs.some((g) => (g.includes("/") ? matchesGlob(path, g) : matchesGlob(basename(path), g)));
+}
+
+function seconds(values: Record<string, unknown>): number | undefined {
+  if (values.timeout === undefined) return undefined;
+  const s = Number(values.timeout);
+  if (!Number.isFinite(s) || s <= 0) {
+    throw new UsageError(`--timeout needs a number of seconds above 0, got "${values.timeout}"`);
+  }
+  return s;
+}
+
+/** Starts the watcher; Ctrl-C and SIGTERM close it, so the loop ends and we exit 0. */
+async function start(values: Record<string, unknown>, paths: string[]): Promise<Watcher> {
+  if (paths.length === 0) throw new UsageError("no PATH given (see --help)");
+  const watcher = watch(paths, {
+    recursive: values.recursive as boolean,
+    events: kinds(values),
+    exclude: excluder(values),
+    followSymlinks: values["follow-symlinks"] as boolean,
+  });
+  const stop = () => void watcher.close();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  await watcher.ready;
+  if (!values.quiet) {
+    process.stderr.write(`Watching ${paths.join(" ")} (${watcher.stats().watches} watches); Ctrl-C to stop\n`);
+  }
+  return watcher;
+}
+
+/** Iterates, calling `each`; resolves "timeout" when `ms` pass without an event. */
+async function pump(watcher: Watcher, ms: number | undefined, idle: boolean, each: (ev: WatchEvent) => void) {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  const arm = () => {
+    if (ms === undefined) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => (timedOut = true, void watcher.close()), ms);
+  };
+  arm();
+  try {
+    for await (const ev of watcher) {
+      if (ev.kind === "error") {
+        process.stderr.write(`notiq: ${ev.error?.message ?? "error"}\n`);
+        continue;
+      }
+      each(ev);
+      if (idle) arm();
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return timedOut;
+}
+
+async function runWatch(values: Record<string, unknown>, paths: string[]): Promise<number> {
+  const ms = seconds(values);
+  const watcher = await start(values, paths);
+  const json = values.json as boolean;
+  const timedOut = await pump(watcher, ms === undefined ? undefined : ms * 1000, true, (ev) => {
+    const line = json
+      ? JSON.stringify({
+        time: new Date().toISOString(),
+        kind: ev.kind,
+        path: ev.path,
+        isDirectory: ev.isDirectory,
+        ...(ev.oldPath === undefined ? {} : { oldPath: ev.oldPath }),
+      })
+      : `${ev.kind} ${ev.oldPath === undefined ? "" : `${ev.oldPath} -> `}${ev.path}${
+        ev.isDirectory && !ev.path.endsWith("/") ? "/" : ""
+      }`;
+    process.stdout.write(line + "\n");
+  });
+  return timedOut ? EXIT_TIMEOUT : EXIT_OK;
+}
+
+async function runStats(values: Record<string, unknown>, paths: string[]): Promise<number> {
+  const ms = seconds(values);
+  const watcher = await start(values, paths);
+  const counts = new Map<string, Map<WatchEventKind, number>>();
+  await pump(watcher, ms === undefined ? undefined : ms * 1000, false, (ev) => {
+    const row = counts.get(ev.path) ?? counts.set(ev.path, new Map()).get(ev.path)!;
+    row.set(ev.kind, (row.get(ev.kind) ?? 0) + 1);
+  });
+  const columns = WATCH_EVENT_KINDS.filter((k) => [...counts.values()].some((row) => row.has(k)));
+  const rows = [...counts].map(([path, row]) => ({ path, row, total: [...row.values()].reduce((a, b) => a + b, 0) }))
+    .sort((a, b) => b.total - a.total || (a.path < b.path ? -1 : 1));
+  const table = [
+    ["total", ...columns, "path"],
+    ...rows.map((r) => [String(r.total), ...columns.map((k) => String(r.row.get(k) ?? 0)), r.path]),
+  ];
+  const widths = table[0].map((_, i) => Math.max(...table.map((line) => line[i].length)));
+  for (const line of table) {
+    process.stdout.write(
+      line.map((cell, i) => (i === line.length - 1 ? cell : cell.padEnd(widths[i]))).join("  ") + "\n",
+    );
+  }
+  return EXIT_OK;
+}
+
+function help(name?: string): string {
+  if (name === undefined || !COMMANDS[name]) {
+    return [
+      "notiq: Linux inotify for Deno and Bun",
+      "",
+      "usage: cli.ts COMMAND [options] PATH...",
+      "",
+      ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`),
+      "",
+      "cli.ts COMMAND --help explains each flag.",
+    ].join("\n") + "\n";
+  }
+  const command = COMMANDS[name];
+  const flags = Object.entries(command.options).map(([flag, o]) => {
+    const left = `${o.short ? `-${o.short}, ` : "    "}--${flag}${o.type === "string" ? " VALUE" : ""}`;
+    return `  ${left.padEnd(26)}${command.help[flag] ?? ""}`;
+  });
+  return [`usage: cli.ts ${command.usage}`, "", command.summary, "", ...flags].join("\n") + "\n";
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    process.stdout.write(help(rest[0]));
+    return name === undefined ? EXIT_ERROR : EXIT_OK;
+  }
+  const command = COMMANDS[name];
+  if (!command) throw new UsageError(`unknown command "${name}" (one of ${Object.keys(COMMANDS).join(", ")})`);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    options: command.options,
+    allowPositionals: true,
+    allowNegative: true,
+  });
+  if (values.help) {
+    process.stdout.write(help(name));
+    return EXIT_OK;
+  }
+  return await command.run(values, positionals);
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (err) {
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`notiq: ${message.split("\n")[0]}\n`);
+  process.exitCode = EXIT_ERROR;
+}
+process.exit(process.exitCode);

@@ -1,0 +1,387 @@
+/**
+ * {@linkcode WatchQueueCore}: one general notification queue (a pipe opened with
+ * `O_NOTIFICATION_PIPE`) driven through a {@linkcode Sys} it is given, drained by a reader thread
+ * into a ring that is parsed in place.
+ *
+ * @module
+ */
+import type { Sys } from "../ffi/types.ts";
+import { SyscallError } from "./errors.ts";
+import { KEYCTL, keySyscalls } from "./keys.ts";
+import { Drain, type Host } from "./ring.ts";
+import { MAX_RECORD_SIZE, MIN_READ_SIZE, type WatchNotification, WatchQueueCursor } from "./watch_queue_records.ts";
+
+/** `O_NOTIFICATION_PIPE` is `O_EXCL`. */
+const O_NOTIFICATION_PIPE = 0o200;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const FIONREAD = 0x541b;
+/** `_IO('W', 0x60)`: the queue's size in notes. */
+const IOC_WATCH_QUEUE_SET_SIZE = 0x5760;
+/** `_IO('W', 0x61)`: a `struct watch_notification_filter *`. */
+const IOC_WATCH_QUEUE_SET_FILTER = 0x5761;
+/** `KEYCTL_CAPS1_NOTIFICATIONS`: in byte 1 of `KEYCTL_CAPABILITIES`. */
+const CAPS1_NOTIFICATIONS = 0x04;
+const EOPNOTSUPP = 95;
+
+/** The most notes a queue may hold (the kernel's limit for `IOC_WATCH_QUEUE_SET_SIZE`). */
+export const MAX_QUEUE_SIZE = 512;
+/** Default notes a queue holds. */
+export const DEFAULT_QUEUE_SIZE = 256;
+/** The most filters `setFilter` takes (the kernel's limit). */
+export const MAX_FILTERS = 16;
+/** `WATCH_INFO_LENGTH`: the bits of `info` that hold the length, which filters may not test. */
+const INFO_LENGTH = 0x7f;
+/** Bytes of one read: the most a full queue of 512 notes can hold, with room for a LOSS record. */
+const READ_SIZE = MAX_QUEUE_SIZE * (MAX_RECORD_SIZE + 1) + MIN_READ_SIZE;
+/** Bytes of the ring the reader drains the queue into: 16,384 key notifications. */
+const RING_SIZE = 256 * 1024;
+
+/** Options of `new WatchQueue()`. */
+export interface WatchQueueOptions {
+  /**
+   * Notification slots in the kernel queue, 1 to 512; default 256. The kernel rounds it up to
+   * whole pages of 32 notes. When the queue is full, further notifications are dropped and a
+   * `LOSS` notification says so.
+   */
+  size?: number;
+}
+
+/**
+ * One filter rule: notifications of `type` pass when their subtype is in `subtypes` and
+ * `(info & infoMask) === infoFilter`. `REMOVAL` and `LOSS` notifications are never filtered out.
+ */
+export interface WatchFilter {
+  /** A {@linkcode WATCH_TYPE}; types the kernel does not know are ignored (so they block everything). */
+  type: number;
+  /** Subtypes that pass, 0 to 255; default all. */
+  subtypes?: number[];
+  /**
+   * Bits of `info` to compare, e.g. `0xff00` for the watch id. May not include the length bits
+   * (`0x7f`). Default 0.
+   */
+  infoMask?: number;
+  /** The value those bits must have, e.g. `watchId << 8`; only bits within `infoMask`. Default 0. */
+  infoFilter?: number;
+}
+
+/** What a batch yields: a view of one record, valid until the next batch is requested. */
+export type WatchNotificationView = Pick<
+  WatchQueueCursor,
+  "type" | "subtype" | "watchId" | "flags" | "length" | "payload" | "keyId" | "aux" | "toNotification"
+>;
+
+/**
+ * The records of one or more kernel reads, decoded in place. Iterating yields the same view
+ * object for every record, so copy what you keep (`view.toNotification()`).
+ */
+export class WatchQueueBatch implements Iterable<WatchNotificationView> {
+  readonly #cursor: WatchQueueCursor;
+  #start = 0;
+  #end = 0;
+
+  /** @param bytes The ring's data area. */
+  constructor(bytes: Uint8Array) {
+    this.#cursor = new WatchQueueCursor(bytes);
+  }
+
+  /** Points the batch at `[start, end)`. */
+  set(start: number, end: number): void {
+    this.#start = start;
+    this.#end = end;
+  }
+
+  /** Bytes of records in this batch. */
+  get byteLength(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Walks the records; allocates nothing per record. */
+  [Symbol.iterator](): Iterator<WatchNotificationView> {
+    const cursor = this.#cursor;
+    cursor.reset(this.#end, this.#start);
+    const more: IteratorResult<WatchNotificationView> = { done: false, value: cursor };
+    const done: IteratorResult<WatchNotificationView> = { done: true, value: undefined };
+    return { next: () => (cursor.next() ? more : done) };
+  }
+}
+
+/** What a finalizer needs to close a queue dropped without close(). */
+interface Held {
+  drain: Drain;
+  writeFd: number;
+  sys: Sys;
+}
+
+// Only a net for instances dropped without close(); close() unregisters first.
+const leakNet = new FinalizationRegistry<Held>(({ drain, writeFd, sys }) => {
+  drain.close();
+  sys.close(writeFd);
+});
+
+function describe(value: unknown): string {
+  return value === null ? "null" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
+}
+
+function integer(value: unknown, name: string, doing: string, min: number, max: number): number {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new TypeError(`Cannot ${doing}: ${name} must be an integer, got ${describe(value)}`);
+  }
+  if (value < min || value > max) throw new RangeError(`Cannot ${doing}: ${name} must be from ${min} to ${max}, got ${value}`);
+  return value;
+}
+
+/**
+ * Finds out whether this kernel and process can use the general notification queue for keys: a
+ * notification pipe opens (else `pipe2` `ENOPKG`: no `CONFIG_WATCH_QUEUE`; `EINVAL`: Linux < 5.8)
+ * and `keyctl` is allowed and knows notifications (else `EPERM`/`ENOSYS`: a seccomp filter;
+ * `ENOTSUP`: no `CONFIG_KEY_NOTIFICATIONS`). Leaves no fd open.
+ *
+ * @returns undefined when it can, else the error that says why not.
+ */
+export function probeWatchQueue(sys: Sys, arch?: string): Error | undefined {
+  const fds = new Int32Array(2);
+  if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) return new SyscallError(sys.errno(), "pipe2");
+  sys.close(fds[0]);
+  sys.close(fds[1]);
+  let keyctl: number;
+  try {
+    keyctl = keySyscalls(arch).keyctl;
+  } catch (err) {
+    return err as Error;
+  }
+  const caps = new Uint8Array(2);
+  if (sys.syscall(keyctl, KEYCTL.CAPABILITIES, caps, caps.byteLength) === -1) return new SyscallError(sys.errno(), "keyctl");
+  if ((caps[1] & CAPS1_NOTIFICATIONS) === 0) return new SyscallError(EOPNOTSUPP, "keyctl");
+  return undefined;
+}
+
+/**
+ * One general notification queue. Exported from mod.ts as `WatchQueue`, bound to the runtime's libc.
+ */
+export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposable, AsyncDisposable {
+  readonly #sys: Sys;
+  readonly #drain: Drain;
+  readonly #writeFd: number;
+  #keyctl?: number;
+  #closed = false;
+  #iterating = false;
+  #batch?: WatchQueueBatch;
+  #scan?: WatchQueueCursor;
+
+  /**
+   * Opens a notification pipe (`pipe2(O_NOTIFICATION_PIPE)`) and sizes its queue
+   * (`IOC_WATCH_QUEUE_SET_SIZE`): without a size the kernel drops every notification.
+   *
+   * @throws {SyscallError} `pipe2` `ENOPKG` (a kernel without `CONFIG_WATCH_QUEUE`), `EINVAL`
+   *   (Linux < 5.8); `ioctl` `EPERM` (over the `fs.pipe-user-pages-soft` limit), `ENOMEM`.
+   */
+  constructor(host: Host, options: WatchQueueOptions = {}) {
+    if (typeof options !== "object" || options === null) {
+      throw new TypeError(`Cannot create WatchQueue: options must be an object, got ${describe(options)}`);
+    }
+    const size = integer(options.size ?? DEFAULT_QUEUE_SIZE, "size", "create WatchQueue", 1, MAX_QUEUE_SIZE);
+    const sys = this.#sys = host.sys;
+    const fds = new Int32Array(2);
+    if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) throw new SyscallError(sys.errno(), "pipe2");
+    const [readFd, writeFd] = fds;
+    if (sys.ioctl(readFd, IOC_WATCH_QUEUE_SET_SIZE, size) === -1) {
+      const errno = sys.errno();
+      sys.close(readFd);
+      sys.close(writeFd);
+      throw new SyscallError(errno, "ioctl");
+    }
+    // The write end stays open until close(): once it is closed, poll() reports POLLHUP forever.
+    this.#writeFd = writeFd;
+    this.#drain = new Drain(host, readFd, { ringSize: RING_SIZE, readSize: READ_SIZE, minRead: MIN_READ_SIZE });
+    leakNet.register(this, { drain: this.#drain, writeFd, sys }, this);
+  }
+
+  /** True once {@linkcode close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Replaces the queue's filter (`IOC_WATCH_QUEUE_SET_FILTER`): from now on only notifications
+   * that match one of `filters` are queued. `null` removes the filter. `REMOVAL` and `LOSS`
+   * notifications always pass.
+   *
+   * @param filters 1 to 16 rules; e.g. `{ type: WATCH_TYPE.KEY_NOTIFY, subtypes: [KEY_NOTIFY.LINKED] }`,
+   *   or by watch id: `{ type: WATCH_TYPE.KEY_NOTIFY, infoMask: 0xff00, infoFilter: id << 8 }`.
+   */
+  setFilter(filters: WatchFilter[] | null): void {
+    const doing = "set filter";
+    let arg: Uint8Array | number = 0;
+    if (filters !== null) {
+      if (!Array.isArray(filters)) throw new TypeError(`Cannot ${doing}: filters must be an array or null, got ${describe(filters)}`);
+      if (filters.length < 1 || filters.length > MAX_FILTERS) {
+        throw new RangeError(`Cannot ${doing}: give 1 to ${MAX_FILTERS} filters (null removes the filter), got ${filters.length}`);
+      }
+      // struct watch_notification_filter { u32 nr_filters, __reserved; struct watch_notification_type_filter filters[] }
+      // struct watch_notification_type_filter { u32 type, info_filter, info_mask, subtype_filter[8] }: 44 bytes
+      const bytes = new Uint8Array(8 + 44 * filters.length);
+      const view = new DataView(bytes.buffer);
+      view.setUint32(0, filters.length, true);
+      filters.forEach((f, i) => {
+        if (typeof f !== "object" || f === null) throw new TypeError(`Cannot ${doing}: filter ${i} must be an object, got ${describe(f)}`);
+        const at = 8 + 44 * i;
+        const type = integer(f.type, `filter ${i} type`, doing, 0, 0xffffffff);
+        const infoMask = integer(f.infoMask ?? 0, `filter ${i} infoMask`, doing, 0, 0xffffffff);
+        const infoFilter = integer(f.infoFilter ?? 0, `filter ${i} infoFilter`, doing, 0, 0xffffffff);
+        if (infoMask & INFO_LENGTH) throw new RangeError(`Cannot ${doing}: filter ${i} infoMask may not include the length bits 0x7f`);
+        if (infoFilter & ~infoMask) {
+          throw new RangeError(`Cannot ${doing}: filter ${i} infoFilter 0x${infoFilter.toString(16)} has bits outside infoMask 0x${infoMask.toString(16)}`);
+        }
+        view.setUint32(at, type, true);
+        view.setUint32(at + 4, infoFilter, true);
+        view.setUint32(at + 8, infoMask, true);
+        if (f.subtypes === undefined) {
+          for (let w = 0; w < 8; w++) view.setUint32(at + 12 + 4 * w, 0xffffffff, true);
+        } else {
+          if (!Array.isArray(f.subtypes)) throw new TypeError(`Cannot ${doing}: filter ${i} subtypes must be an array, got ${describe(f.subtypes)}`);
+          for (const s of f.subtypes) {
+            const subtype = integer(s, `filter ${i} subtype`, doing, 0, 255);
+            const word = at + 12 + 4 * (subtype >> 5);
+            view.setUint32(word, (view.getUint32(word, true) | (1 << (subtype & 31))) >>> 0, true);
+          }
+        }
+      });
+      arg = bytes;
+    }
+    this.#assertOpen(doing);
+    if (this.#sys.ioctl(this.#drain.fd, IOC_WATCH_QUEUE_SET_FILTER, arg) === -1) throw new SyscallError(this.#sys.errno(), "ioctl");
+  }
+
+  /**
+   * Watches a key or keyring (`keyctl(KEYCTL_WATCH_KEY, key, fd, watchId)`): its changes arrive as
+   * `KEY_NOTIFY` notifications carrying `watchId`; a keyring's also tell of keys linked, unlinked
+   * and cleared. When the key is destroyed, a `REMOVAL` notification ends the watch.
+   *
+   * @param keyId A key serial number or a `KEY_SPEC` value (the keyring is created if needed).
+   * @param watchId 0 to 255, carried by every notification of this watch.
+   * @throws {SyscallError} `keyctl` `ENOKEY`, `EACCES` (no View permission), `EBUSY` (watched
+   *   already by this queue), `ENOTSUP` (no `CONFIG_KEY_NOTIFICATIONS`), `EPERM`/`ENOSYS` (a
+   *   seccomp filter).
+   */
+  watchKey(keyId: number, watchId: number): void {
+    const key = integer(keyId, "keyId", "watch key", -(2 ** 31), 2 ** 31 - 1);
+    const id = integer(watchId, "watchId", "watch key", 0, 255);
+    this.#assertOpen("watch key");
+    const sys = this.#sys;
+    if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, id) === -1) {
+      throw new SyscallError(sys.errno(), "keyctl");
+    }
+  }
+
+  /**
+   * Stops watching a key (`keyctl(KEYCTL_WATCH_KEY, key, fd, -1)`); a `REMOVAL` notification follows.
+   *
+   * @throws {SyscallError} `keyctl` `EBADSLT` when this queue does not watch the key.
+   */
+  unwatchKey(keyId: number): void {
+    const key = integer(keyId, "keyId", "unwatch key", -(2 ** 31), 2 ** 31 - 1);
+    this.#assertOpen("unwatch key");
+    const sys = this.#sys;
+    if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, 0xffffffff) === -1) {
+      throw new SyscallError(sys.errno(), "keyctl");
+    }
+  }
+
+  /**
+   * Bytes waiting in the kernel queue (`ioctl(FIONREAD)`). Once iteration has started the reader
+   * moves them into the ring as they arrive, so this is mostly 0 then. A `LOSS` record still owed is
+   * not counted: it appears on the next read only.
+   */
+  pendingBytes(): number {
+    this.#assertOpen("count pending bytes");
+    const sys = this.#sys;
+    const count = new Int32Array(1);
+    if (sys.ioctl(this.#drain.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
+    return count[0];
+  }
+
+  /**
+   * Yields the notifications of each kernel read as a batch of views into the ring: the fast path.
+   * A batch is valid until the next one is requested. Ends when the queue is closed.
+   */
+  async *batches(): AsyncGenerator<WatchQueueBatch, void, undefined> {
+    if (this.#closed) return;
+    if (this.#iterating) throw new Error("Cannot iterate: this WatchQueue is being iterated already");
+    this.#iterating = true;
+    try {
+      const batch = this.#batch ??= new WatchQueueBatch(this.#drain.data);
+      for (let span; (span = await this.#drain.next());) {
+        const end = this.#take(span[0], span[1]);
+        this.#drain.hold(end);
+        batch.set(span[0], end);
+        yield batch;
+      }
+    } finally {
+      this.#iterating = false;
+      this.#drain.releaseHeld();
+    }
+  }
+
+  /** Yields every notification as a plain object that the caller may keep. Ends on close. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<WatchNotification> {
+    const batches = this.batches();
+    let records: Iterator<WatchNotificationView> | undefined;
+    const finished: IteratorResult<WatchNotification> = { done: true, value: undefined };
+    return {
+      async next(): Promise<IteratorResult<WatchNotification>> {
+        for (;;) {
+          const record = records?.next();
+          if (record && !record.done) return { done: false, value: record.value.toNotification() };
+          const batch = await batches.next();
+          if (batch.done) return finished;
+          records = batch.value[Symbol.iterator]();
+        }
+      },
+      async return(): Promise<IteratorResult<WatchNotification>> {
+        await batches.return();
+        return finished;
+      },
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+  }
+
+  /**
+   * Closes the queue: a pending iteration ends (`done`), the reader thread stops, both ends of the
+   * pipe are closed and the kernel drops this queue's watches. Idempotent.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    leakNet.unregister(this);
+    const errno = this.#drain.close();
+    const sys = this.#sys;
+    const writeErrno = sys.close(this.#writeFd) === -1 ? sys.errno() : 0;
+    if (errno !== 0 || writeErrno !== 0) throw new SyscallError(errno || writeErrno, "close");
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Same as {@linkcode close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.close();
+    return Promise.resolve();
+  }
+
+  #assertOpen(doing: string): void {
+    if (this.#closed) throw new Error(`Cannot ${doing}: this WatchQueue is closed`);
+  }
+
+  /** Checks the records in `[start, end)` (so a bad one fails here, not halfway through a batch). */
+  #take(start: number, end: number): number {
+    const scan = this.#scan ??= new WatchQueueCursor(this.#drain.data);
+    scan.reset(end, start);
+    while (scan.next()) if (scan.offset - start >= READ_SIZE) return scan.offset;
+    return end;
+  }
+}
