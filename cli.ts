@@ -1,3 +1,4 @@
+#!/usr/bin/env bun
 /**
  * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
  * `stats` counts them per path and kind (like `inotifywatch`).
@@ -136,7 +137,10 @@ async function start(values: Record<string, unknown>, paths: string[]): Promise<
   process.on("SIGTERM", stop);
   await watcher.ready;
   if (!values.quiet) {
-    process.stderr.write(`Watching ${paths.join(" ")} (${watcher.stats().watches} watches); Ctrl-C to stop\n`);
+    const { watches } = watcher.stats();
+    process.stderr.write(
+      `Watching ${paths.join(" ")} (${watches} ${watches === 1 ? "watch" : "watches"}); Ctrl-C to stop\n`,
+    );
   }
   return watcher;
 }

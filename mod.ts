@@ -215,7 +215,7 @@ export { describeMask, IN } from "./queue/inotify_mask.ts";
 export { MIN_READ_SIZE, NAME_MAX } from "./queue/inotify_records.ts";
 export type { InotifyEvent } from "./queue/inotify_records.ts";
 export { DEFAULT_BUFFER_SIZE, DEFAULT_RING_SIZE, InotifyBatch } from "./queue/inotify.ts";
-export type { InotifyEventView, InotifyOptions, WatchInfo } from "./queue/inotify.ts";
+export type { InotifyCore, InotifyEventView, InotifyOptions, WatchInfo } from "./queue/inotify.ts";
 export { KEY_SPEC } from "./queue/keys.ts";
 export type { Keys } from "./queue/keys.ts";
 export { describeNotification, KEY_NOTIFY, WATCH_META, WATCH_TYPE } from "./queue/watch_queue_records.ts";
@@ -224,4 +224,4 @@ export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE, WatchQueueBatch } from "./queue/wat
 export type { WatchFilter, WatchNotificationView, WatchQueueOptions } from "./queue/watch_queue.ts";
 export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
 export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from "./queue/watcher.ts";
-export type { WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";
+export type { WatcherCore, WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";

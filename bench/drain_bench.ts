@@ -11,8 +11,7 @@
  */
 import { symlinkSync, watch as fsWatch } from "node:fs";
 import { IN, Inotify } from "../mod.ts";
-import { InotifyCore } from "../queue/inotify.ts";
-import { prespawnedHost } from "./prespawned_host.ts";
+import type { InotifyCore } from "../queue/inotify.ts";
 import {
   compileC,
   header,
@@ -35,8 +34,7 @@ const STALL_MS = 3000; // a subject that delivers nothing for this long has lost
 
 header(`drain: ${N} events queued while nothing reads, then time until the consumer has them all`, [
   "events: one symlink per distinct name (f0000000...) in a watched dir on /dev/shm -> one IN_CREATE each",
-  "kernel->JS: the events wait in the kernel queue and reading starts at t0 (for notiq: includes starting its reader thread)",
-  "pre-spawned (experiment, bench/prespawned_host.ts): notiq's reader thread exists before t0 and starts reading at t0",
+  "kernel->JS: the events wait in the kernel queue and reading starts at t0 (notiq's reader thread, spawned parked at addWatch, starts reading at t0)",
   "buffer->JS: the subject's reader thread was running and drained the kernel while the main thread made the events",
   "ms: from t0 to the last event delivered; a subject that stalls for 3 s is stopped and its loss counted",
   "every consumer touches each event's name; C (kernel->user) is read(2) + walk + strlen, 64 KiB reads",
@@ -80,9 +78,9 @@ async function consumeBatches(
   return [events, overflow, tLast];
 }
 
-async function notiqBatches(warm: boolean, prespawned = false): Promise<Result> {
+async function notiqBatches(warm: boolean): Promise<Result> {
   const dir = tmpDir("drain");
-  const ino = prespawned ? new InotifyCore(await prespawnedHost()) : new Inotify();
+  const ino = new Inotify();
   try {
     ino.addWatch(dir, IN.CREATE);
     const it = ino.batches()[Symbol.asyncIterator]();
@@ -207,7 +205,6 @@ const exe = compileC("drain");
 const subjects: [string, string, () => Promise<Result> | Result][] = [
   ["notiq batches()", "kernel->JS", () => notiqBatches(false)],
   ["notiq batches()", "buffer->JS", () => notiqBatches(true)],
-  ["notiq batches(), reader pre-spawned (experiment)", "kernel->JS", () => notiqBatches(false, true)],
   ["notiq for await", "kernel->JS", () => notiqForAwait(false)],
   ["notiq for await", "buffer->JS", () => notiqForAwait(true)],
   RUNTIME === "deno" ? ["Deno.watchFs", "buffer->JS", denoWatchFs] : ["node:fs.watch (Bun)", "buffer->JS", nodeFsWatch],

@@ -8,10 +8,10 @@
 import { Worker } from "node:worker_threads";
 import type { ReaderJob } from "../queue/ring.ts";
 
-/** A running reader thread. */
+/** A running reader thread. It exits by itself once its reader loop returns. */
 export interface ReaderThread {
-  /** Ends the thread; call after the ring's reader has stopped. Resolves once it has exited. */
-  terminate(): Promise<unknown>;
+  /** Resolves when the thread has exited; keeps the process alive until then. */
+  exited(): Promise<void>;
 }
 
 const entry = new URL("./reader_worker.js", import.meta.url);
@@ -26,5 +26,7 @@ export function spawnReader(job: ReaderJob, onError: (err: Error) => void): Read
   const worker = new Worker(workerUrl, { workerData: job });
   worker.unref();
   worker.on("error", onError);
-  return { terminate: () => worker.terminate() };
+  // No terminate(): Deno leaks a worker's event-loop fds when it is terminated while starting.
+  const exit = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  return { exited: () => (worker.ref(), exit) }; // unref'd, the wait would not keep Deno's loop alive
 }

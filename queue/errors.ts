@@ -49,6 +49,7 @@ const UNLISTED: Record<number, [string, string]> = {
  * ```
  */
 export class SyscallError extends Error {
+  /** Always `"SyscallError"`. */
   override name = "SyscallError";
   /** The errno name, e.g. `"ENOENT"`. */
   readonly code: string;
@@ -60,6 +61,7 @@ export class SyscallError extends Error {
   declare readonly path?: string; // `declare`: no own `path: undefined` when there is no path
 
   /**
+   * Describes a failed call from its errno, with a hint where the fix is known.
    * @param errno The positive errno that libc reported.
    * @param syscall The failed call's name.
    * @param path The path it was given, if any.

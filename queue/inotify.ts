@@ -36,12 +36,20 @@ export interface InotifyOptions {
 
 /** A live watch: the path it was added with and its mask (without MASK_ADD/MASK_CREATE). */
 export interface WatchInfo {
+  /** The path given to `addWatch` (the latest, when one inode was added by several names). */
   readonly path: string;
+  /** The watch's mask as the kernel holds it: events and flags. */
   readonly mask: number;
 }
 
-/** What a batch yields: a view of one record, valid until the next batch is requested. */
-export type InotifyEventView = Pick<InotifyCursor, "wd" | "mask" | "cookie" | "name" | "nameBytes" | "toEvent">;
+/**
+ * What a batch yields: a view of one record, decoded in place and valid until the next batch is
+ * requested. `name` is decoded when read; `nameBytes` is a view into the ring.
+ */
+export interface InotifyEventView extends InotifyEvent {
+  /** Copies the record into a plain object that the caller may keep. */
+  toEvent(): InotifyEvent;
+}
 
 /**
  * The records of one or more kernel reads, decoded in place. Iterating yields the same view
@@ -52,7 +60,10 @@ export class InotifyBatch implements Iterable<InotifyEventView> {
   #start = 0;
   #end = 0;
 
-  /** @param bytes The ring's data area. */
+  /**
+   * A batch over bytes that hold inotify records; {@linkcode set} picks the range.
+   * @param bytes The ring's data area.
+   */
   constructor(bytes: Uint8Array) {
     this.#cursor = new InotifyCursor(bytes);
   }
@@ -199,6 +210,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
     this.#watches.set(wd, { path: target, mask: ((bits & IN.MASK_ADD) && before ? before.mask | kept : kept) >>> 0 });
+    this.#drain.prepare(); // a watched instance will be read: start its reader thread now
     return wd;
   }
 

@@ -9,7 +9,7 @@ export const HEADER_SIZE = 16;
 /** The longest file name Linux allows, in bytes. */
 export const NAME_MAX = 255;
 /** The smallest read buffer that always holds the next event; a smaller one fails with EINVAL. */
-export const MIN_READ_SIZE = HEADER_SIZE + NAME_MAX + 1;
+export const MIN_READ_SIZE: number = HEADER_SIZE + NAME_MAX + 1;
 /** The largest `len`: NAME_MAX plus the NUL, padded to 16 bytes. */
 const MAX_NAME_FIELD = 256;
 

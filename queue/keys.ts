@@ -163,7 +163,9 @@ export function bindKeys(sys: Sys, arch?: string): Keys {
     },
     setKeyTimeout(key, seconds) {
       if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0 || seconds >= 2 ** 32) {
-        throw new RangeError(`Cannot set key timeout: seconds must be an integer from 0 to ${2 ** 32 - 1}, got ${seconds}`);
+        throw new RangeError(
+          `Cannot set key timeout: seconds must be an integer from 0 to ${2 ** 32 - 1}, got ${seconds}`,
+        );
       }
       keyctl(KEYCTL.SET_TIMEOUT, serial(key, "key", "set key timeout"), seconds);
     },

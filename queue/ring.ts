@@ -23,7 +23,7 @@ const FREED = 5; // bumped when space is freed or the producer must look again; 
 const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
 const CONTROL_BYTES = 64;
 
-const STARTING = 0;
+const STARTING = 0; // spawned, parked until the consumer first asks for data
 const RUNNING = 1;
 const CLOSING = 2;
 const STOPPED = 3;
@@ -109,6 +109,11 @@ export class Ring {
     }
   }
 
+  /** Lets a parked reader start reading (once; later calls do nothing). */
+  start(): void {
+    if (Atomics.compareExchange(this.#ctl, STATE, STARTING, RUNNING) === STARTING) Atomics.notify(this.#ctl, STATE);
+  }
+
   /** Wakes a pending {@linkcode wait} (e.g. on close). */
   wake(): void {
     Atomics.add(this.#ctl, PUBLISHED, 1);
@@ -131,8 +136,11 @@ export class Ring {
       const state = Atomics.load(ctl, STATE);
       if (state === STOPPED) return;
       if (state === STARTING) {
-        // Not running yet: make sure it never starts touching the fd.
-        if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) return;
+        // Not reading yet: make sure it never starts touching the fd, and let a parked one go.
+        if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) {
+          Atomics.notify(ctl, STATE);
+          return;
+        }
         continue;
       }
       if (state === RUNNING) Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING);
@@ -150,7 +158,9 @@ export class Ring {
 export function runReader(sys: Sys, job: ReaderJob): void {
   const ctl = new Int32Array(job.ring, 0, CONTROL_BYTES / 4);
   const data = new Uint8Array(job.ring, CONTROL_BYTES);
-  if (Atomics.compareExchange(ctl, STATE, STARTING, RUNNING) !== STARTING) return;
+  // Parked until the consumer's first read: until then events wait in the kernel queue.
+  while (Atomics.load(ctl, STATE) === STARTING) Atomics.wait(ctl, STATE, STARTING);
+  if (Atomics.load(ctl, STATE) !== RUNNING) return;
   // struct pollfd { int fd; short events; short revents; } x 2
   const pollFds = new Int32Array([job.fd, POLLIN, job.wakeFd, POLLIN]);
   const pollBytes = new Uint8Array(pollFds.buffer);
@@ -195,7 +205,7 @@ export function runReader(sys: Sys, job: ReaderJob): void {
 /** What a queue needs from the runtime: libc, and a way to start a reader thread. */
 export interface Host {
   sys: Sys;
-  spawnReader(job: ReaderJob, onError: (err: Error) => void): { terminate(): Promise<unknown> };
+  spawnReader(job: ReaderJob, onError: (err: Error) => void): { exited(): Promise<void> };
 }
 
 /** How a {@linkcode Drain} reads its fd. */
@@ -220,8 +230,7 @@ export class Drain {
   readonly #options: DrainOptions;
   #ring?: Ring;
   #wakeFd = -1;
-  #thread?: { terminate(): Promise<unknown> };
-  #exited: Promise<unknown> = Promise.resolve();
+  #thread?: { exited(): Promise<void> };
   #threadError?: Error;
   #held = -1; // end of the run handed out; released when the next one is asked for
   #closed = false;
@@ -232,9 +241,21 @@ export class Drain {
     this.#options = options;
   }
 
-  /** The ring's bytes, where records are parsed in place. Starts the reader. */
+  /** The ring's bytes, where records are parsed in place. */
   get data(): Uint8Array {
-    return this.#start().data;
+    return this.#spawn().data;
+  }
+
+  /**
+   * Spawns the reader thread ahead of the first {@linkcode next}, parked: a thread takes 20-50 ms
+   * to start, which would otherwise delay the first events. Reading still starts with `next()`.
+   */
+  prepare(): void {
+    try {
+      this.#spawn();
+    } catch {
+      // next() tries again and reports it
+    }
   }
 
   /**
@@ -243,7 +264,8 @@ export class Drain {
    * @throws {SyscallError} If the reader thread met an error it cannot get past.
    */
   async next(): Promise<[number, number] | undefined> {
-    const ring = this.#start();
+    const ring = this.#spawn();
+    ring.start();
     this.releaseHeld();
     for (;;) {
       if (this.#closed) return undefined;
@@ -282,7 +304,6 @@ export class Drain {
       this.#ring.wake();
       sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
       this.#ring.stopReader();
-      this.#exited = this.#thread?.terminate() ?? this.#exited;
       sys.close(this.#wakeFd);
     }
     return sys.close(this.fd) === -1 ? sys.errno() : 0;
@@ -290,10 +311,10 @@ export class Drain {
 
   /** Resolves once the reader thread has exited (after {@linkcode close}); at once if none ran. */
   exited(): Promise<void> {
-    return this.#exited.then(() => {}, () => {});
+    return this.#thread?.exited() ?? Promise.resolve();
   }
 
-  #start(): Ring {
+  #spawn(): Ring {
     if (this.#ring) return this.#ring;
     const { sys } = this.#host;
     const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);

@@ -127,7 +127,9 @@ function integer(value: unknown, name: string, doing: string, min: number, max: 
   if (typeof value !== "number" || !Number.isInteger(value)) {
     throw new TypeError(`Cannot ${doing}: ${name} must be an integer, got ${describe(value)}`);
   }
-  if (value < min || value > max) throw new RangeError(`Cannot ${doing}: ${name} must be from ${min} to ${max}, got ${value}`);
+  if (value < min || value > max) {
+    throw new RangeError(`Cannot ${doing}: ${name} must be from ${min} to ${max}, got ${value}`);
+  }
   return value;
 }
 
@@ -141,7 +143,9 @@ function integer(value: unknown, name: string, doing: string, min: number, max: 
  */
 export function probeWatchQueue(sys: Sys, arch?: string): Error | undefined {
   const fds = new Int32Array(2);
-  if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) return new SyscallError(sys.errno(), "pipe2");
+  if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) {
+    return new SyscallError(sys.errno(), "pipe2");
+  }
   sys.close(fds[0]);
   sys.close(fds[1]);
   let keyctl: number;
@@ -151,7 +155,9 @@ export function probeWatchQueue(sys: Sys, arch?: string): Error | undefined {
     return err as Error;
   }
   const caps = new Uint8Array(2);
-  if (sys.syscall(keyctl, KEYCTL.CAPABILITIES, caps, caps.byteLength) === -1) return new SyscallError(sys.errno(), "keyctl");
+  if (sys.syscall(keyctl, KEYCTL.CAPABILITIES, caps, caps.byteLength) === -1) {
+    return new SyscallError(sys.errno(), "keyctl");
+  }
   if ((caps[1] & CAPS1_NOTIFICATIONS) === 0) return new SyscallError(EOPNOTSUPP, "keyctl");
   return undefined;
 }
@@ -183,7 +189,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     const size = integer(options.size ?? DEFAULT_QUEUE_SIZE, "size", "create WatchQueue", 1, MAX_QUEUE_SIZE);
     const sys = this.#sys = host.sys;
     const fds = new Int32Array(2);
-    if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) throw new SyscallError(sys.errno(), "pipe2");
+    if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) {
+      throw new SyscallError(sys.errno(), "pipe2");
+    }
     const [readFd, writeFd] = fds;
     if (sys.ioctl(readFd, IOC_WATCH_QUEUE_SET_SIZE, size) === -1) {
       const errno = sys.errno();
@@ -214,9 +222,13 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     const doing = "set filter";
     let arg: Uint8Array | number = 0;
     if (filters !== null) {
-      if (!Array.isArray(filters)) throw new TypeError(`Cannot ${doing}: filters must be an array or null, got ${describe(filters)}`);
+      if (!Array.isArray(filters)) {
+        throw new TypeError(`Cannot ${doing}: filters must be an array or null, got ${describe(filters)}`);
+      }
       if (filters.length < 1 || filters.length > MAX_FILTERS) {
-        throw new RangeError(`Cannot ${doing}: give 1 to ${MAX_FILTERS} filters (null removes the filter), got ${filters.length}`);
+        throw new RangeError(
+          `Cannot ${doing}: give 1 to ${MAX_FILTERS} filters (null removes the filter), got ${filters.length}`,
+        );
       }
       // struct watch_notification_filter { u32 nr_filters, __reserved; struct watch_notification_type_filter filters[] }
       // struct watch_notification_type_filter { u32 type, info_filter, info_mask, subtype_filter[8] }: 44 bytes
@@ -224,14 +236,22 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
       const view = new DataView(bytes.buffer);
       view.setUint32(0, filters.length, true);
       filters.forEach((f, i) => {
-        if (typeof f !== "object" || f === null) throw new TypeError(`Cannot ${doing}: filter ${i} must be an object, got ${describe(f)}`);
+        if (typeof f !== "object" || f === null) {
+          throw new TypeError(`Cannot ${doing}: filter ${i} must be an object, got ${describe(f)}`);
+        }
         const at = 8 + 44 * i;
         const type = integer(f.type, `filter ${i} type`, doing, 0, 0xffffffff);
         const infoMask = integer(f.infoMask ?? 0, `filter ${i} infoMask`, doing, 0, 0xffffffff);
         const infoFilter = integer(f.infoFilter ?? 0, `filter ${i} infoFilter`, doing, 0, 0xffffffff);
-        if (infoMask & INFO_LENGTH) throw new RangeError(`Cannot ${doing}: filter ${i} infoMask may not include the length bits 0x7f`);
+        if (infoMask & INFO_LENGTH) {
+          throw new RangeError(`Cannot ${doing}: filter ${i} infoMask may not include the length bits 0x7f`);
+        }
         if (infoFilter & ~infoMask) {
-          throw new RangeError(`Cannot ${doing}: filter ${i} infoFilter 0x${infoFilter.toString(16)} has bits outside infoMask 0x${infoMask.toString(16)}`);
+          throw new RangeError(
+            `Cannot ${doing}: filter ${i} infoFilter 0x${infoFilter.toString(16)} has bits outside infoMask 0x${
+              infoMask.toString(16)
+            }`,
+          );
         }
         view.setUint32(at, type, true);
         view.setUint32(at + 4, infoFilter, true);
@@ -239,7 +259,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
         if (f.subtypes === undefined) {
           for (let w = 0; w < 8; w++) view.setUint32(at + 12 + 4 * w, 0xffffffff, true);
         } else {
-          if (!Array.isArray(f.subtypes)) throw new TypeError(`Cannot ${doing}: filter ${i} subtypes must be an array, got ${describe(f.subtypes)}`);
+          if (!Array.isArray(f.subtypes)) {
+            throw new TypeError(`Cannot ${doing}: filter ${i} subtypes must be an array, got ${describe(f.subtypes)}`);
+          }
           for (const s of f.subtypes) {
             const subtype = integer(s, `filter ${i} subtype`, doing, 0, 255);
             const word = at + 12 + 4 * (subtype >> 5);
@@ -250,7 +272,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
       arg = bytes;
     }
     this.#assertOpen(doing);
-    if (this.#sys.ioctl(this.#drain.fd, IOC_WATCH_QUEUE_SET_FILTER, arg) === -1) throw new SyscallError(this.#sys.errno(), "ioctl");
+    if (this.#sys.ioctl(this.#drain.fd, IOC_WATCH_QUEUE_SET_FILTER, arg) === -1) {
+      throw new SyscallError(this.#sys.errno(), "ioctl");
+    }
   }
 
   /**
@@ -283,7 +307,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     const key = integer(keyId, "keyId", "unwatch key", -(2 ** 31), 2 ** 31 - 1);
     this.#assertOpen("unwatch key");
     const sys = this.#sys;
-    if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, 0xffffffff) === -1) {
+    if (
+      sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, 0xffffffff) === -1
+    ) {
       throw new SyscallError(sys.errno(), "keyctl");
     }
   }
@@ -297,7 +323,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     this.#assertOpen("count pending bytes");
     const sys = this.#sys;
     const count = new Int32Array(1);
-    if (sys.ioctl(this.#drain.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
+    if (sys.ioctl(this.#drain.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) {
+      throw new SyscallError(sys.errno(), "ioctl");
+    }
     return count[0];
   }
 

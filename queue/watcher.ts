@@ -101,6 +101,7 @@ export interface WatchStats {
  * every process of that user).
  */
 export class WatchLimitError extends SyscallError {
+  /** Always `"WatchLimitError"`. */
   override name = "WatchLimitError";
   /** Watches this watcher held when the limit was hit. */
   readonly watchesHeld: number;
@@ -109,6 +110,13 @@ export class WatchLimitError extends SyscallError {
   /** `fs.inotify.max_user_watches`, or -1 if unreadable. */
   readonly limit: number;
 
+  /**
+   * An ENOSPC from `inotify_add_watch`, with the numbers that explain it.
+   * @param path The directory that could not be watched.
+   * @param watchesHeld Watches held when the limit was hit.
+   * @param watchesNeeded Watches the trees need.
+   * @param limit `fs.inotify.max_user_watches`, or -1.
+   */
   constructor(path: string, watchesHeld: number, watchesNeeded: number, limit: number) {
     super(ENOSPC, "inotify_add_watch", path);
     this.watchesHeld = watchesHeld;

@@ -10,7 +10,9 @@ function keysBlocked(): string | false {
     keys.keyringId(KEY_SPEC.PROCESS_KEYRING, true);
     return false;
   } catch (err) {
-    if (err instanceof SyscallError && ["EPERM", "ENOSYS", "EACCES"].includes(err.code)) return `key management blocked: ${err.message}`;
+    if (err instanceof SyscallError && ["EPERM", "ENOSYS", "EACCES"].includes(err.code)) {
+      return `key management blocked: ${err.message}`;
+    }
     throw err;
   }
 }
@@ -68,14 +70,20 @@ describe("keys (real kernel)", { skip }, () => {
   it("revokeKey() makes reads fail with EKEYREVOKED", () => {
     const key = keys.addKey("user", `k${n++}`, "v", ring);
     keys.revokeKey(key);
-    assert.throws(() => keys.readKey(key), (err) => err instanceof SyscallError && err.code === "EKEYREVOKED" && err.syscall === "keyctl");
+    assert.throws(
+      () => keys.readKey(key),
+      (err) => err instanceof SyscallError && err.code === "EKEYREVOKED" && err.syscall === "keyctl",
+    );
   });
 
   it("invalidateKey() makes the key unreadable", () => {
     const key = keys.addKey("user", `k${n++}`, "v", ring);
     keys.invalidateKey(key);
     // ENOKEY while it is still linked; EACCES once the garbage collector unlinked it (no longer possessed)
-    assert.throws(() => keys.readKey(key), (err) => err instanceof SyscallError && ["ENOKEY", "EACCES"].includes(err.code));
+    assert.throws(
+      () => keys.readKey(key),
+      (err) => err instanceof SyscallError && ["ENOKEY", "EACCES"].includes(err.code),
+    );
   });
 
   it("unlinkKey() and linkKey() take a key out of a keyring and put it back", () => {
@@ -121,12 +129,20 @@ describe("keys (real kernel)", { skip }, () => {
 
   it("errors are SyscallErrors naming add_key or keyctl", () => {
     // the "user" type refuses an empty payload
-    assert.throws(() => keys.addKey("user", `k${n++}`, "", ring), (err) =>
-      err instanceof SyscallError && err.code === "EINVAL" && err.syscall === "add_key");
-    assert.throws(() => keys.addKey("no-such-type", "x", "v", ring), (err) =>
-      err instanceof SyscallError && err.code === "ENODEV" && err.syscall === "add_key");
-    assert.throws(() => keys.revokeKey(0x7ffffff0), (err) =>
-      err instanceof SyscallError && err.code === "ENOKEY" && /^ENOKEY: required key not available, keyctl$/.test(err.message));
+    assert.throws(
+      () => keys.addKey("user", `k${n++}`, "", ring),
+      (err) => err instanceof SyscallError && err.code === "EINVAL" && err.syscall === "add_key",
+    );
+    assert.throws(
+      () => keys.addKey("no-such-type", "x", "v", ring),
+      (err) => err instanceof SyscallError && err.code === "ENODEV" && err.syscall === "add_key",
+    );
+    assert.throws(
+      () => keys.revokeKey(0x7ffffff0),
+      (err) =>
+        err instanceof SyscallError && err.code === "ENOKEY" &&
+        /^ENOKEY: required key not available, keyctl$/.test(err.message),
+    );
   });
 });
 

@@ -62,7 +62,10 @@ async function take(it: AsyncIterator<WatchNotification>, count: number): Promis
 }
 
 /** Reads until a notification satisfies `done`; returns all read. */
-async function until(it: AsyncIterator<WatchNotification>, done: (n: WatchNotification) => boolean): Promise<WatchNotification[]> {
+async function until(
+  it: AsyncIterator<WatchNotification>,
+  done: (n: WatchNotification) => boolean,
+): Promise<WatchNotification[]> {
   const seen: WatchNotification[] = [];
   const reading = (async () => {
     for (;;) {
@@ -88,9 +91,12 @@ describe("WatchQueue capability detection (real kernel)", () => {
   }, () => {
     assert.equal(WatchQueue.supported(), false);
     const before = fdCount();
-    assert.throws(() => new WatchQueue(), (err) =>
-      err instanceof SyscallError && err.code === "ENOPKG" && err.errno === -65 && err.syscall === "pipe2" &&
-      /CONFIG_WATCH_QUEUE/.test(err.message));
+    assert.throws(
+      () => new WatchQueue(),
+      (err) =>
+        err instanceof SyscallError && err.code === "ENOPKG" && err.errno === -65 && err.syscall === "pipe2" &&
+        /CONFIG_WATCH_QUEUE/.test(err.message),
+    );
     assert.equal(fdCount(), before);
   });
 
@@ -181,7 +187,10 @@ describe("WatchQueue key notifications (real kernel)", { skip }, () => {
     const it = q[Symbol.asyncIterator]();
     q.unwatchKey(key);
     assert.deepEqual((await take(it, 1)).map(row), [["REMOVAL", key, 6]]);
-    assert.throws(() => q.unwatchKey(key), (err) => err instanceof SyscallError && err.code === "EBADSLT" && err.syscall === "keyctl");
+    assert.throws(
+      () => q.unwatchKey(key),
+      (err) => err instanceof SyscallError && err.code === "EBADSLT" && err.syscall === "keyctl",
+    );
     keys.updateKey(key, "unwatched"); // nothing arrives for it: the next notification is the marker below
     q.watchKey(ring, 7);
     const marker = newKey();
@@ -275,7 +284,10 @@ describe("WatchQueue key notifications (real kernel)", { skip }, () => {
     const pending = it.next();
     await new Promise((resolve) => setTimeout(resolve, 50));
     q.close();
-    assert.deepEqual(await deadline(pending, WAIT_MS, () => "the pending read to end"), { done: true, value: undefined });
+    assert.deepEqual(await deadline(pending, WAIT_MS, () => "the pending read to end"), {
+      done: true,
+      value: undefined,
+    });
     assert.throws(() => q.watchKey(ring, 2), /this WatchQueue is closed/);
   });
 
