@@ -1,7 +1,8 @@
 #!/usr/bin/env bun
 /**
  * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
- * `stats` counts them per path and kind (like `inotifywatch`).
+ * `stats` counts them per path and kind (like `inotifywatch`), `keys` prints keyring notifications
+ * from the general notification queue (like `keyctl watch`; needs a kernel with `CONFIG_WATCH_QUEUE`).
  *
  * ```sh
  * deno run --allow-ffi --allow-read cli.ts watch [options] PATH...
@@ -24,6 +25,7 @@ import {
   type WatchEvent,
   type WatchEventKind,
 } from "./mod.ts";
+import { describeNotification, KEY_NOTIFY, KEY_SPEC, keys, WATCH_META, WATCH_TYPE, WatchQueue } from "./mod.ts";
 
 /** One command: its flags (each with a help line), and what it does. Add new ones to COMMANDS. */
 interface Command {
@@ -73,6 +75,18 @@ const WATCH_HELP: Record<string, string> = {
   help: "show this help",
 };
 
+/** keyctl watch's word for each key notification subtype. */
+const KEY_SUBTYPE_WORDS: Record<string, string> = {
+  INSTANTIATED: "inst",
+  UPDATED: "upd",
+  LINKED: "link",
+  UNLINKED: "unlk",
+  CLEARED: "clr",
+  REVOKED: "rev",
+  INVALIDATED: "inv",
+  SETATTR: "attr",
+};
+
 const COMMANDS: Record<string, Command> = {
   watch: {
     summary: "print events as they happen, one a line (like inotifywait -m -r)",
@@ -91,7 +105,29 @@ const COMMANDS: Record<string, Command> = {
     help: { ...WATCH_HELP, timeout: "count for SECONDS, then print the table (default: until Ctrl-C)" },
     run: runStats,
   },
-  // keys: added with the general notification queue's command.
+  keys: {
+    summary: "print keyring notifications from the general notification queue (like keyctl watch)",
+    usage: "keys [-s SUBTYPES] [--json] [-t SECONDS] [--size N] [-q] [KEY...]",
+    options: {
+      subtypes: { type: "string", short: "s", multiple: true },
+      json: { type: "boolean", default: false },
+      timeout: { type: "string", short: "t" },
+      size: { type: "string" },
+      quiet: { type: "boolean", short: "q", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+    help: {
+      subtypes: `report only these, comma-separated or repeated: ${
+        Object.keys(KEY_SUBTYPE_WORDS).join(", ")
+      } or keyctl's words (${Object.values(KEY_SUBTYPE_WORDS).join(", ")}); REMOVAL and LOSS always`,
+      json: 'one JSON object a line: {"time","type","subtype","watchId","keyId"?,"aux"?}',
+      timeout: "exit with status 2 when SECONDS pass without a notification",
+      size: "notification slots in the kernel queue, 1 to 512 (default 256); when full, a LOSS line says so",
+      quiet: "print nothing but notifications (no 'Watching ...' line on stderr)",
+      help: "show this help. KEY: a serial number (decimal or 0x hex) or @s @u @us @p @t @g; default @s",
+    },
+    run: runKeys,
+  },
 };
 
 class UsageError extends Error {}
@@ -213,6 +249,100 @@ async function runStats(values: Record<string, unknown>, paths: string[]): Promi
     );
   }
   return EXIT_OK;
+}
+
+/** keyctl's names of the special keyrings. */
+const KEY_SPEC_NAMES: Record<string, number> = {
+  "@t": KEY_SPEC.THREAD_KEYRING,
+  "@p": KEY_SPEC.PROCESS_KEYRING,
+  "@s": KEY_SPEC.SESSION_KEYRING,
+  "@u": KEY_SPEC.USER_KEYRING,
+  "@us": KEY_SPEC.USER_SESSION_KEYRING,
+  "@g": KEY_SPEC.GROUP_KEYRING,
+};
+
+function keyArg(text: string): number {
+  if (text in KEY_SPEC_NAMES) return KEY_SPEC_NAMES[text];
+  const id = /^(0x[0-9a-f]+|[0-9]+)$/i.test(text) ? Number(text) : NaN;
+  if (!(id > 0 && id < 2 ** 31)) throw new UsageError(`"${text}" is not a key serial number or one of @s @u @us @p @t @g`);
+  return id;
+}
+
+function keySubtypes(values: Record<string, unknown>): number[] | undefined {
+  const given = values.subtypes as string[] | undefined;
+  if (!given) return undefined;
+  const byWord = Object.fromEntries(Object.entries(KEY_SUBTYPE_WORDS).map(([name, word]) => [word, name]));
+  return given.flatMap((s) => s.split(",")).map((s) => s.trim()).filter(Boolean).map((s) => {
+    const name = byWord[s.toLowerCase()] ?? s.toUpperCase();
+    if (!(name in KEY_NOTIFY)) throw new UsageError(`unknown key notification "${s}" (see --help)`);
+    return KEY_NOTIFY[name as keyof typeof KEY_NOTIFY];
+  });
+}
+
+/** Watches keys (watch ids 1, 2, ... in order); exits 0 on Ctrl-C or once every watch is removed. */
+async function runKeys(values: Record<string, unknown>, args: string[]): Promise<number> {
+  const ms = seconds(values);
+  const subtypes = keySubtypes(values);
+  const size = values.size === undefined ? undefined : Number(values.size);
+  if (size !== undefined && !(Number.isInteger(size) && size >= 1 && size <= 512)) {
+    throw new UsageError(`--size needs a number of notes from 1 to 512, got "${values.size}"`);
+  }
+  const ids = (args.length ? args : ["@s"]).map(keyArg);
+  if (ids.length > 255) throw new UsageError("at most 255 keys can be watched at once");
+  const json = values.json as boolean;
+  using queue = new WatchQueue({ size });
+  if (subtypes) queue.setFilter([{ type: WATCH_TYPE.KEY_NOTIFY, subtypes }]);
+  const live = new Set<number>();
+  ids.forEach((id, i) => (queue.watchKey(id, i + 1), live.add(i + 1)));
+  const stop = () => queue.close();
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+  if (!values.quiet) {
+    const shown = ids.map((id, i) => (id < 0 ? `${args[i] ?? "@s"} (${keys.keyringId(id)})` : String(id)));
+    process.stderr.write(`Watching ${shown.join(" ")}; Ctrl-C to stop\n`);
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let timedOut = false;
+  const arm = () => {
+    if (ms === undefined) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => (timedOut = true, queue.close()), ms * 1000);
+  };
+  arm();
+  try {
+    for await (const n of queue) {
+      arm();
+      const [type, subtype] = describeNotification(n);
+      const isMeta = n.type === WATCH_TYPE.META;
+      let line: string;
+      if (json) {
+        line = JSON.stringify({
+          time: new Date().toISOString(),
+          type,
+          subtype,
+          watchId: n.watchId,
+          ...(n.keyId === undefined ? {} : { keyId: n.keyId }),
+          ...(n.aux === undefined ? {} : { aux: n.aux }),
+        });
+      } else if (isMeta && n.subtype === WATCH_META.LOSS) {
+        line = "-- LOSS --";
+      } else if (isMeta && n.subtype === WATCH_META.REMOVAL) {
+        line = `${n.keyId ?? 0} gc`;
+      } else if (n.type === WATCH_TYPE.KEY_NOTIFY) {
+        const word = KEY_SUBTYPE_WORDS[subtype] ?? subtype;
+        line = `${n.keyId} ${word}${n.subtype === KEY_NOTIFY.LINKED || n.subtype === KEY_NOTIFY.UNLINKED ? ` ${n.aux}` : ""}`;
+      } else {
+        line = `-- ${type} ${subtype} --`;
+      }
+      process.stdout.write(line + "\n");
+      if (isMeta && n.subtype === WATCH_META.REMOVAL && live.delete(n.watchId) && live.size === 0) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  }
+  return timedOut ? EXIT_TIMEOUT : EXIT_OK;
 }
 
 function help(name?: string): string {

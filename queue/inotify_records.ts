@@ -47,131 +47,27 @@ const code = String.fromCharCode;
  * An ASCII name as a flat string: one fromCharCode call with the bytes as arguments, 2-5x faster
  * than adding a character at a time (V8 and JSC), and nothing allocated but the string.
  */
+// deno-fmt-ignore
 function ascii(b: Uint8Array, s: number, n: number): string {
   switch (n) {
-    case 0:
-      return "";
-    case 1:
-      return code(b[s]);
-    case 2:
-      return code(b[s], b[s + 1]);
-    case 3:
-      return code(b[s], b[s + 1], b[s + 2]);
-    case 4:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3]);
-    case 5:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
-    case 6:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
-    case 7:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
-    case 8:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
-    case 9:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
-    case 10:
-      return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
-    case 11:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-      );
-    case 12:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-        b[s + 11],
-      );
-    case 13:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-        b[s + 11],
-        b[s + 12],
-      );
-    case 14:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-        b[s + 11],
-        b[s + 12],
-        b[s + 13],
-      );
-    case 15:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-        b[s + 11],
-        b[s + 12],
-        b[s + 13],
-        b[s + 14],
-      );
-    case 16:
-      return code(
-        b[s],
-        b[s + 1],
-        b[s + 2],
-        b[s + 3],
-        b[s + 4],
-        b[s + 5],
-        b[s + 6],
-        b[s + 7],
-        b[s + 8],
-        b[s + 9],
-        b[s + 10],
-        b[s + 11],
-        b[s + 12],
-        b[s + 13],
-        b[s + 14],
-        b[s + 15],
-      );
-    default:
-      return code.apply(null, b.subarray(s, s + n) as unknown as number[]);
+    case 0: return "";
+    case 1: return code(b[s]);
+    case 2: return code(b[s], b[s + 1]);
+    case 3: return code(b[s], b[s + 1], b[s + 2]);
+    case 4: return code(b[s], b[s + 1], b[s + 2], b[s + 3]);
+    case 5: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4]);
+    case 6: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5]);
+    case 7: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6]);
+    case 8: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7]);
+    case 9: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8]);
+    case 10: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9]);
+    case 11: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10]);
+    case 12: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11]);
+    case 13: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12]);
+    case 14: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13]);
+    case 15: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14]);
+    case 16: return code(b[s], b[s + 1], b[s + 2], b[s + 3], b[s + 4], b[s + 5], b[s + 6], b[s + 7], b[s + 8], b[s + 9], b[s + 10], b[s + 11], b[s + 12], b[s + 13], b[s + 14], b[s + 15]);
+    default: return code.apply(null, b.subarray(s, s + n) as unknown as number[]);
   }
 }
 

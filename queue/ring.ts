@@ -21,9 +21,10 @@ const STATE = 3; // one of STATE_*
 const PUBLISHED = 4; // bumped when data is added or the consumer must look again; consumer waits on it
 const FREED = 5; // bumped when space is freed or the producer must look again; producer waits on it
 const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
+const GO = 7; // set by the consumer's first read: until then the reader stays parked
 const CONTROL_BYTES = 64;
 
-const STARTING = 0; // spawned, parked until the consumer first asks for data
+const STARTING = 0; // spawned, still loading: it has not touched the fd
 const RUNNING = 1;
 const CLOSING = 2;
 const STOPPED = 3;
@@ -109,9 +110,9 @@ export class Ring {
     }
   }
 
-  /** Lets a parked reader start reading (once; later calls do nothing). */
+  /** Lets the reader start reading (at once, or as soon as it has loaded). Idempotent. */
   start(): void {
-    if (Atomics.compareExchange(this.#ctl, STATE, STARTING, RUNNING) === STARTING) Atomics.notify(this.#ctl, STATE);
+    if (Atomics.compareExchange(this.#ctl, GO, 0, 1) === 0) Atomics.notify(this.#ctl, GO);
   }
 
   /** Wakes a pending {@linkcode wait} (e.g. on close). */
@@ -136,15 +137,13 @@ export class Ring {
       const state = Atomics.load(ctl, STATE);
       if (state === STOPPED) return;
       if (state === STARTING) {
-        // Not reading yet: make sure it never starts touching the fd, and let a parked one go.
-        if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) {
-          Atomics.notify(ctl, STATE);
-          return;
-        }
+        // Still loading: make sure it never touches the fd. No need to wait for it.
+        if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) return;
         continue;
       }
       if (state === RUNNING) Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING);
-      Atomics.add(ctl, FREED, 1);
+      Atomics.notify(ctl, GO); // parked
+      Atomics.add(ctl, FREED, 1); // waiting for room
       Atomics.notify(ctl, FREED);
       Atomics.wait(ctl, STATE, CLOSING, 50);
     }
@@ -158,9 +157,9 @@ export class Ring {
 export function runReader(sys: Sys, job: ReaderJob): void {
   const ctl = new Int32Array(job.ring, 0, CONTROL_BYTES / 4);
   const data = new Uint8Array(job.ring, CONTROL_BYTES);
+  if (Atomics.compareExchange(ctl, STATE, STARTING, RUNNING) !== STARTING) return; // closed while loading
   // Parked until the consumer's first read: until then events wait in the kernel queue.
-  while (Atomics.load(ctl, STATE) === STARTING) Atomics.wait(ctl, STATE, STARTING);
-  if (Atomics.load(ctl, STATE) !== RUNNING) return;
+  while (Atomics.load(ctl, GO) === 0 && Atomics.load(ctl, STATE) === RUNNING) Atomics.wait(ctl, GO, 0);
   // struct pollfd { int fd; short events; short revents; } x 2
   const pollFds = new Int32Array([job.fd, POLLIN, job.wakeFd, POLLIN]);
   const pollBytes = new Uint8Array(pollFds.buffer);

@@ -367,6 +367,23 @@ describe("Inotify reading", () => {
       console.log(`close() -> done in ${(performance.now() - start).toFixed(2)} ms`);
     }));
 
+  it("close() right after the first read, while the reader thread still loads, returns at once", () => {
+    // A hang here would be synchronous, so it runs in a child process that is killed if it hangs.
+    const script = `
+      import { IN, Inotify } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+      for (let i = 0; i < 5; i++) {
+        const ino = new Inotify();
+        ino.addWatch("/tmp", IN.CREATE); // spawns the reader thread, which takes 20-50 ms to load
+        const pending = ino[Symbol.asyncIterator]().next();
+        ino.close();
+        if (!(await pending).done) throw new Error("not done");
+      }
+      console.log("closed");`;
+    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
+    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8" });
+    assert.equal(child.stdout.trim(), "closed", `status ${child.status} ${child.signal ?? ""}: ${child.stderr}`);
+  });
+
   it("closing leaks no fd, whether or not reading started", async () => {
     const before = fdCount();
     for (let i = 0; i < 3; i++) {
