@@ -296,6 +296,7 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, id) === -1) {
       throw new SyscallError(sys.errno(), "keyctl");
     }
+    this.#drain.prepare(); // a watching queue will be read: start its reader thread now
   }
 
   /**
@@ -395,10 +396,10 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     this.close();
   }
 
-  /** Same as {@linkcode close}. */
+  /** Same as {@linkcode close}, then waits for the reader thread to exit. */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    return Promise.resolve();
+    return this.#drain.exited();
   }
 
   #assertOpen(doing: string): void {
