@@ -264,7 +264,9 @@ const KEY_SPEC_NAMES: Record<string, number> = {
 function keyArg(text: string): number {
   if (text in KEY_SPEC_NAMES) return KEY_SPEC_NAMES[text];
   const id = /^(0x[0-9a-f]+|[0-9]+)$/i.test(text) ? Number(text) : NaN;
-  if (!(id > 0 && id < 2 ** 31)) throw new UsageError(`"${text}" is not a key serial number or one of @s @u @us @p @t @g`);
+  if (!(id > 0 && id < 2 ** 31)) {
+    throw new UsageError(`"${text}" is not a key serial number or one of @s @u @us @p @t @g`);
+  }
   return id;
 }
 
@@ -330,7 +332,9 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
         line = `${n.keyId ?? 0} gc`;
       } else if (n.type === WATCH_TYPE.KEY_NOTIFY) {
         const word = KEY_SUBTYPE_WORDS[subtype] ?? subtype;
-        line = `${n.keyId} ${word}${n.subtype === KEY_NOTIFY.LINKED || n.subtype === KEY_NOTIFY.UNLINKED ? ` ${n.aux}` : ""}`;
+        line = `${n.keyId} ${word}${
+          n.subtype === KEY_NOTIFY.LINKED || n.subtype === KEY_NOTIFY.UNLINKED ? ` ${n.aux}` : ""
+        }`;
       } else {
         line = `-- ${type} ${subtype} --`;
       }

@@ -10,7 +10,7 @@ import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
-import { Drain, type Host } from "./ring.ts";
+import { Drain, type Host, keptRecords, type RecordBatch } from "./ring.ts";
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -55,7 +55,7 @@ export interface InotifyEventView extends InotifyEvent {
  * The records of one or more kernel reads, decoded in place. Iterating yields the same view
  * object for every record, so copy what you keep (`view.toEvent()`).
  */
-export class InotifyBatch implements Iterable<InotifyEventView> {
+export class InotifyBatch implements RecordBatch<InotifyEventView> {
   readonly #cursor: InotifyCursor;
   #start = 0;
   #end = 0;
@@ -72,6 +72,7 @@ export class InotifyBatch implements Iterable<InotifyEventView> {
   set(start: number, end: number): void {
     this.#start = start;
     this.#end = end;
+    this.#cursor.reset(end, start);
   }
 
   /** Bytes of records in this batch. */
@@ -81,7 +82,7 @@ export class InotifyBatch implements Iterable<InotifyEventView> {
 
   /** Where the record after the last one iterated starts (the batch's start before any). */
   get consumed(): number {
-    return Math.max(this.#start, this.#cursor.end);
+    return this.#cursor.end;
   }
 
   /** Walks the records; allocates nothing per record. */
@@ -281,31 +282,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    * early (`break`) keeps the events not yet yielded for the next iteration.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<InotifyEvent> {
-    const batches = this.batches();
-    const drain = this.#drain;
-    let batch: InotifyBatch | undefined;
-    let records: Iterator<InotifyEventView> | undefined;
-    const finished: IteratorResult<InotifyEvent> = { done: true, value: undefined };
-    return {
-      async next(): Promise<IteratorResult<InotifyEvent>> {
-        for (;;) {
-          const record = records?.next();
-          if (record && !record.done) return { done: false, value: record.value.toEvent() };
-          const next = await batches.next();
-          if (next.done) return finished;
-          batch = next.value;
-          records = batch[Symbol.iterator]();
-        }
-      },
-      async return(): Promise<IteratorResult<InotifyEvent>> {
-        if (batch) drain.hold(batch.consumed); // give back only what was yielded
-        await batches.return();
-        return finished;
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return keptRecords(this.batches(), this.#drain, (view) => view.toEvent());
   }
 
   /**

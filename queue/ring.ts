@@ -334,3 +334,44 @@ export class Drain {
     return ring;
   }
 }
+
+/** A batch of records decoded in place, as a queue's `batches()` yields it. */
+export interface RecordBatch<View> extends Iterable<View> {
+  /** Where the record after the last one iterated starts. */
+  readonly consumed: number;
+}
+
+/**
+ * The `for await` of a queue: every record of `batches`, copied by `keep` into an object the caller
+ * may keep. Leaving the loop early (`break`) gives back only what was yielded: the rest comes in
+ * the next loop.
+ */
+export function keptRecords<View, Kept>(
+  batches: AsyncGenerator<RecordBatch<View>, void, undefined>,
+  drain: Drain,
+  keep: (view: View) => Kept,
+): AsyncIterableIterator<Kept> {
+  let batch: RecordBatch<View> | undefined;
+  let records: Iterator<View> | undefined;
+  const finished: IteratorResult<Kept> = { done: true, value: undefined };
+  return {
+    async next(): Promise<IteratorResult<Kept>> {
+      for (;;) {
+        const record = records?.next();
+        if (record && !record.done) return { done: false, value: keep(record.value) };
+        const next = await batches.next();
+        if (next.done) return finished;
+        batch = next.value;
+        records = batch[Symbol.iterator]();
+      }
+    },
+    async return(): Promise<IteratorResult<Kept>> {
+      if (batch) drain.hold(batch.consumed); // give back only what was yielded
+      await batches.return();
+      return finished;
+    },
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

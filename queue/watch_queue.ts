@@ -8,7 +8,7 @@
 import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
 import { KEYCTL, keySyscalls } from "./keys.ts";
-import { Drain, type Host } from "./ring.ts";
+import { Drain, type Host, keptRecords, type RecordBatch } from "./ring.ts";
 import { MAX_RECORD_SIZE, MIN_READ_SIZE, type WatchNotification, WatchQueueCursor } from "./watch_queue_records.ts";
 
 /** `O_NOTIFICATION_PIPE` is `O_EXCL`. */
@@ -65,22 +65,28 @@ export interface WatchFilter {
   infoFilter?: number;
 }
 
-/** What a batch yields: a view of one record, valid until the next batch is requested. */
-export type WatchNotificationView = Pick<
-  WatchQueueCursor,
-  "type" | "subtype" | "watchId" | "flags" | "length" | "payload" | "keyId" | "aux" | "toNotification"
->;
+/**
+ * What a batch yields: a view of one record, decoded in place and valid until the next batch is
+ * requested; `payload` is a view into the ring.
+ */
+export interface WatchNotificationView extends WatchNotification {
+  /** Copies the record into a plain object that the caller may keep. */
+  toNotification(): WatchNotification;
+}
 
 /**
  * The records of one or more kernel reads, decoded in place. Iterating yields the same view
  * object for every record, so copy what you keep (`view.toNotification()`).
  */
-export class WatchQueueBatch implements Iterable<WatchNotificationView> {
+export class WatchQueueBatch implements RecordBatch<WatchNotificationView> {
   readonly #cursor: WatchQueueCursor;
   #start = 0;
   #end = 0;
 
-  /** @param bytes The ring's data area. */
+  /**
+   * A batch over bytes that hold notification records; {@linkcode set} picks the range.
+   * @param bytes The ring's data area.
+   */
   constructor(bytes: Uint8Array) {
     this.#cursor = new WatchQueueCursor(bytes);
   }
@@ -89,6 +95,12 @@ export class WatchQueueBatch implements Iterable<WatchNotificationView> {
   set(start: number, end: number): void {
     this.#start = start;
     this.#end = end;
+    this.#cursor.reset(end, start);
+  }
+
+  /** Where the record after the last one iterated starts (the batch's start before any). */
+  get consumed(): number {
+    return this.#cursor.offset + this.#cursor.length;
   }
 
   /** Bytes of records in this batch. */
@@ -352,29 +364,12 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     }
   }
 
-  /** Yields every notification as a plain object that the caller may keep. Ends on close. */
+  /**
+   * Yields every notification as a plain object that the caller may keep. Ends on close. Leaving
+   * the loop early (`break`) keeps the notifications not yet yielded for the next loop.
+   */
   [Symbol.asyncIterator](): AsyncIterableIterator<WatchNotification> {
-    const batches = this.batches();
-    let records: Iterator<WatchNotificationView> | undefined;
-    const finished: IteratorResult<WatchNotification> = { done: true, value: undefined };
-    return {
-      async next(): Promise<IteratorResult<WatchNotification>> {
-        for (;;) {
-          const record = records?.next();
-          if (record && !record.done) return { done: false, value: record.value.toNotification() };
-          const batch = await batches.next();
-          if (batch.done) return finished;
-          records = batch.value[Symbol.iterator]();
-        }
-      },
-      async return(): Promise<IteratorResult<WatchNotification>> {
-        await batches.return();
-        return finished;
-      },
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return keptRecords(this.batches(), this.#drain, (view) => view.toNotification());
   }
 
   /**

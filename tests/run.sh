@@ -9,6 +9,9 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 reports=${NOTIQ_REPORTS:-$(mktemp -d)} # .ci/run passes its own, to sum the VM suite in too
 status=0
 bash tests/browser/setup.sh || echo "(browser set-up failed: the browser test will skip)"
+echo "== deno lint, deno fmt --check"
+deno lint -q || status=1
+deno fmt --check -q || status=1
 echo "== deno check"
 deno check mod.ts cli.ts tests/ bench/ examples/ || status=1
 echo "== deno test (tests/ and the examples in the docs)"

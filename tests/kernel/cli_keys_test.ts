@@ -42,10 +42,13 @@ async function session(args: string[], act: () => void) {
       clearTimeout(timer);
     }
   };
-  await bounded("the CLI to start", new Promise<void>((resolve) => {
-    child.stderr.on("data", () => err.includes("Watching") && resolve());
-    child.on("exit", () => resolve());
-  }));
+  await bounded(
+    "the CLI to start",
+    new Promise<void>((resolve) => {
+      child.stderr.on("data", () => err.includes("Watching") && resolve());
+      child.on("exit", () => resolve());
+    }),
+  );
   act();
   const code = await bounded("the CLI to exit", exited);
   return { lines: out.split("\n").filter(Boolean), stderr: err, code };
@@ -68,7 +71,9 @@ describe("cli.ts keys", () => {
   it("--help explains each flag", () => {
     const r = run(["keys", "--help"]);
     assert.equal(r.status, 0);
-    for (const flag of ["--subtypes", "--json", "--timeout", "--size", "--quiet"]) assert.ok(r.stdout.includes(flag), flag);
+    for (const flag of ["--subtypes", "--json", "--timeout", "--size", "--quiet"]) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
   });
 
   it("names CONFIG_WATCH_QUEUE in one line and exits 1 on a kernel without it", {

@@ -152,7 +152,21 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 describe("InotifyCursor.name (cached by bytes)", () => {
   it("returns the right name for repeats, look-alikes and long names in any order", () => {
-    const names = ["a", "b", "a", "ab", "a".repeat(15), "a".repeat(16), "a", "x".repeat(63), "x".repeat(64), "y".repeat(255), "ab", "naïve", "b"];
+    const names = [
+      "a",
+      "b",
+      "a",
+      "ab",
+      "a".repeat(15),
+      "a".repeat(16),
+      "a",
+      "x".repeat(63),
+      "x".repeat(64),
+      "y".repeat(255),
+      "ab",
+      "naïve",
+      "b",
+    ];
     const bytes = inotifyBytes(...names.concat(names).map((name, i) => ({ wd: i, mask: IN.CREATE, name })));
     assert.deepEqual(walk(bytes).map((r) => r[3]), names.concat(names));
   });

@@ -53,7 +53,9 @@ describe("watchQueueBytes fixture", () => {
 describe("WatchQueueCursor", () => {
   it("decodes every kernel sample: type, subtype, watch id, key id, aux", () => {
     const s = KERNEL_SAMPLES;
-    const bytes = hexBytes([s.LINKED, s.UPDATED, s.SETATTR, s.REVOKED, s.UNLINKED, s.INVALIDATED, s.REMOVAL, s.LOSS].join(" "));
+    const bytes = hexBytes(
+      [s.LINKED, s.UPDATED, s.SETATTR, s.REVOKED, s.UNLINKED, s.INVALIDATED, s.REMOVAL, s.LOSS].join(" "),
+    );
     const K = WATCH_TYPE.KEY_NOTIFY, M = WATCH_TYPE.META;
     assert.deepEqual(walk(bytes), [
       [K, KEY_NOTIFY.LINKED, 1, 16, RING, KEY],
@@ -78,15 +80,30 @@ describe("WatchQueueCursor", () => {
   });
 
   it("reads records at odd offsets (records are not aligned)", () => {
-    const body = watchQueueBytes(keyNote(KEY_NOTIFY.CLEARED, 5, 0, 3), { type: 7, subtype: 1, payload: new Uint8Array(3) }, lossNote());
+    const body = watchQueueBytes(keyNote(KEY_NOTIFY.CLEARED, 5, 0, 3), {
+      type: 7,
+      subtype: 1,
+      payload: new Uint8Array(3),
+    }, lossNote());
     for (const shift of [1, 3, 5]) {
       const bytes = concat(new Uint8Array(shift), body);
-      assert.deepEqual(walk(bytes, shift), [[1, KEY_NOTIFY.CLEARED, 3, 16, 5, 0], [7, 1, 0, 11], [0, WATCH_META.LOSS, 0, 8]]);
+      assert.deepEqual(walk(bytes, shift), [[1, KEY_NOTIFY.CLEARED, 3, 16, 5, 0], [7, 1, 0, 11], [
+        0,
+        WATCH_META.LOSS,
+        0,
+        8,
+      ]]);
     }
   });
 
   it("splits the first word into a 24-bit type and an 8-bit subtype, and info into its fields", () => {
-    const bytes = watchQueueBytes({ type: 0xabcdef, subtype: 0xfe, watchId: 0xff, flags: 0xffff, payload: new Uint8Array(119) });
+    const bytes = watchQueueBytes({
+      type: 0xabcdef,
+      subtype: 0xfe,
+      watchId: 0xff,
+      flags: 0xffff,
+      payload: new Uint8Array(119),
+    });
     const c = new WatchQueueCursor(bytes);
     c.reset(bytes.length);
     assert.ok(c.next());
@@ -139,13 +156,33 @@ describe("WatchQueueCursor", () => {
     const key = watchQueueBytes(keyNote(KEY_NOTIFY.LINKED, 1, 2, 3));
     const cases: [string, Uint8Array, RegExp][] = [
       ["a truncated header", key.subarray(0, 5), /at byte 0: only 5 bytes left/],
-      ["a length of 0", watchQueueBytes({ type: 1, subtype: 0, length: 0, payload: new Uint8Array(8) }), /at byte 0: impossible length 0/],
+      [
+        "a length of 0",
+        watchQueueBytes({ type: 1, subtype: 0, length: 0, payload: new Uint8Array(8) }),
+        /at byte 0: impossible length 0/,
+      ],
       ["a length of 7", watchQueueBytes({ type: 9, subtype: 0, length: 7 }), /at byte 0: impossible length 7/],
       ["a record running past the end", key.subarray(0, 12), /at byte 0: its 16 bytes run past the end/],
-      ["a length of 127 in a 16-byte buffer", watchQueueBytes({ type: 1, subtype: 0, length: 127, payload: new Uint8Array(8) }), /run past the end/],
-      ["a key notification of 8 bytes", watchQueueBytes({ type: 1, subtype: 2 }), /at byte 0: a key notification of 8 bytes/],
-      ["a bad second record", concat(key, watchQueueBytes({ type: 0, subtype: 0, length: 3 })), /at byte 16: impossible length 3/],
-      ["a bad record at an odd offset", concat(watchQueueBytes({ type: 5, subtype: 0, payload: new Uint8Array(1) }), key.subarray(0, 4)), /at byte 9: only 4 bytes left/],
+      [
+        "a length of 127 in a 16-byte buffer",
+        watchQueueBytes({ type: 1, subtype: 0, length: 127, payload: new Uint8Array(8) }),
+        /run past the end/,
+      ],
+      [
+        "a key notification of 8 bytes",
+        watchQueueBytes({ type: 1, subtype: 2 }),
+        /at byte 0: a key notification of 8 bytes/,
+      ],
+      [
+        "a bad second record",
+        concat(key, watchQueueBytes({ type: 0, subtype: 0, length: 3 })),
+        /at byte 16: impossible length 3/,
+      ],
+      [
+        "a bad record at an odd offset",
+        concat(watchQueueBytes({ type: 5, subtype: 0, payload: new Uint8Array(1) }), key.subarray(0, 4)),
+        /at byte 9: only 4 bytes left/,
+      ],
     ];
     for (const [what, bytes, message] of cases) {
       it(what, () => assert.throws(() => walk(bytes), (err) => err instanceof RangeError && message.test(err.message)));
@@ -159,7 +196,11 @@ describe("WatchQueueCursor", () => {
 
 describe("WatchQueueBatch", () => {
   it("iterates one view per record over a range of the ring", () => {
-    const bytes = concat(new Uint8Array(5), hexBytes(`${KERNEL_SAMPLES.LOSS} ${KERNEL_SAMPLES.UPDATED}`), new Uint8Array(7));
+    const bytes = concat(
+      new Uint8Array(5),
+      hexBytes(`${KERNEL_SAMPLES.LOSS} ${KERNEL_SAMPLES.UPDATED}`),
+      new Uint8Array(7),
+    );
     const batch = new WatchQueueBatch(bytes);
     batch.set(5, 5 + 24);
     assert.equal(batch.byteLength, 24);
@@ -184,7 +225,16 @@ describe("constants", () => {
     assert.deepEqual(WATCH_TYPE, { META: 0, KEY_NOTIFY: 1 });
     assert.deepEqual(WATCH_META, { REMOVAL: 0, LOSS: 1 });
     assert.deepEqual(Object.values(KEY_NOTIFY), [0, 1, 2, 3, 4, 5, 6, 7]);
-    assert.deepEqual(Object.keys(KEY_NOTIFY), ["INSTANTIATED", "UPDATED", "LINKED", "UNLINKED", "CLEARED", "REVOKED", "INVALIDATED", "SETATTR"]);
+    assert.deepEqual(Object.keys(KEY_NOTIFY), [
+      "INSTANTIATED",
+      "UPDATED",
+      "LINKED",
+      "UNLINKED",
+      "CLEARED",
+      "REVOKED",
+      "INVALIDATED",
+      "SETATTR",
+    ]);
   });
 
   it("MIN_READ_SIZE holds the longest record (127 bytes)", () => assert.ok(MIN_READ_SIZE >= 127));

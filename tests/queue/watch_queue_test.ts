@@ -70,21 +70,32 @@ describe("WatchQueueCore (fake Sys)", () => {
   it("refuses a bad size before any system call", () => {
     const { host, calls } = fakeHost();
     for (const size of [0, 513, -1]) assert.throws(() => new WatchQueueCore(host, { size }), RangeError);
-    for (const size of [1.5, "3", 2n]) assert.throws(() => new WatchQueueCore(host, { size: size as number }), TypeError);
+    for (const size of [1.5, "3", 2n]) {
+      assert.throws(() => new WatchQueueCore(host, { size: size as number }), TypeError);
+    }
     assert.throws(() => new WatchQueueCore(host, null as unknown as object), TypeError);
     assert.deepEqual(calls, []);
   });
 
   it("pipe2 ENOPKG says the kernel lacks CONFIG_WATCH_QUEUE; EINVAL names Linux 5.8", () => {
-    assert.throws(() => new WatchQueueCore(fakeHost({ pipe2: 65 }).host), (err) =>
-      err instanceof SyscallError && err.code === "ENOPKG" && err.syscall === "pipe2" && /CONFIG_WATCH_QUEUE/.test(err.message));
-    assert.throws(() => new WatchQueueCore(fakeHost({ pipe2: 22 }).host), (err) =>
-      err instanceof SyscallError && err.code === "EINVAL" && /5\.8/.test(err.message));
+    assert.throws(
+      () => new WatchQueueCore(fakeHost({ pipe2: 65 }).host),
+      (err) =>
+        err instanceof SyscallError && err.code === "ENOPKG" && err.syscall === "pipe2" &&
+        /CONFIG_WATCH_QUEUE/.test(err.message),
+    );
+    assert.throws(
+      () => new WatchQueueCore(fakeHost({ pipe2: 22 }).host),
+      (err) => err instanceof SyscallError && err.code === "EINVAL" && /5\.8/.test(err.message),
+    );
   });
 
   it("closes both ends when sizing fails", () => {
     const { host, calls } = fakeHost({ "ioctl 5760": 1 });
-    assert.throws(() => new WatchQueueCore(host), (err) => err instanceof SyscallError && err.code === "EPERM" && err.syscall === "ioctl");
+    assert.throws(
+      () => new WatchQueueCore(host),
+      (err) => err instanceof SyscallError && err.code === "EPERM" && err.syscall === "ioctl",
+    );
     assert.deepEqual(calls.slice(2), [["close", 100], ["close", 101]]);
   });
 
@@ -92,16 +103,38 @@ describe("WatchQueueCore (fake Sys)", () => {
     const { host, calls } = fakeHost();
     using q = new WatchQueueCore(host);
     q.setFilter([
-      { type: WATCH_TYPE.KEY_NOTIFY, subtypes: [KEY_NOTIFY.LINKED, KEY_NOTIFY.UPDATED, 33, 255], infoMask: 0xff00, infoFilter: 0x0200 },
+      {
+        type: WATCH_TYPE.KEY_NOTIFY,
+        subtypes: [KEY_NOTIFY.LINKED, KEY_NOTIFY.UPDATED, 33, 255],
+        infoMask: 0xff00,
+        infoFilter: 0x0200,
+      },
       { type: 7 },
     ]);
     const [name, fd, request, bytes] = calls[2] as [string, number, number, number[]];
     assert.deepEqual([name, fd, request, bytes.length], ["ioctl", 100, SET_FILTER, 8 + 2 * 44]);
-    const u32 = Array.from({ length: bytes.length / 4 }, (_, i) => new DataView(new Uint8Array(bytes).buffer).getUint32(4 * i, true));
+    const u32 = Array.from(
+      { length: bytes.length / 4 },
+      (_, i) => new DataView(new Uint8Array(bytes).buffer).getUint32(4 * i, true),
+    );
     assert.deepEqual(u32, [
-      2, 0, // nr_filters, __reserved
-      1, 0x0200, 0xff00, 0b110, 0b10, 0, 0, 0, 0, 0, 0x80000000, // type, info_filter, info_mask, subtype_filter[8]
-      7, 0, 0, ...Array(8).fill(0xffffffff), // no subtypes given: all of them
+      2,
+      0, // nr_filters, __reserved
+      1,
+      0x0200,
+      0xff00,
+      0b110,
+      0b10,
+      0,
+      0,
+      0,
+      0,
+      0,
+      0x80000000, // type, info_filter, info_mask, subtype_filter[8]
+      7,
+      0,
+      0,
+      ...Array(8).fill(0xffffffff), // no subtypes given: all of them
     ]);
   });
 
@@ -120,7 +153,11 @@ describe("WatchQueueCore (fake Sys)", () => {
       [[], RangeError, /give 1 to 16 filters \(null removes the filter\), got 0/],
       [Array(17).fill({ type: K }), RangeError, /got 17/],
       [[{ type: K, infoMask: 0xff7f }], RangeError, /length bits/],
-      [[{ type: K, infoMask: 0xff00, infoFilter: 0x10000 }], RangeError, /infoFilter 0x10000 has bits outside infoMask 0xff00/],
+      [
+        [{ type: K, infoMask: 0xff00, infoFilter: 0x10000 }],
+        RangeError,
+        /infoFilter 0x10000 has bits outside infoMask 0xff00/,
+      ],
       [[{ type: K, subtypes: [256] }], RangeError, /filter 0 subtype must be from 0 to 255, got 256/],
       [[{ type: -1 }], RangeError, /type/],
       [[{ type: K, subtypes: 3 }], TypeError, /subtypes must be an array/],
@@ -128,7 +165,10 @@ describe("WatchQueueCore (fake Sys)", () => {
       ["x", TypeError, /must be an array or null/],
     ];
     for (const [filters, type, message] of bad) {
-      assert.throws(() => q.setFilter(filters as never), (err) => err instanceof type && message.test((err as Error).message));
+      assert.throws(
+        () => q.setFilter(filters as never),
+        (err) => err instanceof type && message.test((err as Error).message),
+      );
     }
     assert.equal(calls.length, 2);
   });
@@ -153,8 +193,10 @@ describe("WatchQueueCore (fake Sys)", () => {
     assert.throws(() => q.watchKey(1, 256), RangeError);
     assert.throws(() => q.watchKey(1, -1), RangeError);
     assert.throws(() => q.watchKey(2 ** 31, 1), RangeError);
-    assert.throws(() => q.unwatchKey(5), (err) =>
-      err instanceof SyscallError && err.code === "EBADSLT" && /does not watch that key/.test(err.message));
+    assert.throws(
+      () => q.unwatchKey(5),
+      (err) => err instanceof SyscallError && err.code === "EBADSLT" && /does not watch that key/.test(err.message),
+    );
   });
 
   it("a closed queue answers before touching its fds; close() is idempotent", () => {
@@ -178,11 +220,21 @@ describe("probeWatchQueue (fake Sys)", () => {
   });
 
   const cases: [string, Record<string, number>, number[] | undefined, RegExp][] = [
-    ["pipe2 ENOPKG", { pipe2: 65 }, undefined, /^ENOPKG: .*pipe2 \(this kernel was built without CONFIG_WATCH_QUEUE\)$/],
+    [
+      "pipe2 ENOPKG",
+      { pipe2: 65 },
+      undefined,
+      /^ENOPKG: .*pipe2 \(this kernel was built without CONFIG_WATCH_QUEUE\)$/,
+    ],
     ["pipe2 EINVAL", { pipe2: 22 }, undefined, /^EINVAL: .*pipe2 .*5\.8/],
     ["keyctl EPERM", { "keyctl 31": 1 }, undefined, /^EPERM: .*keyctl .*seccomp/],
     ["keyctl ENOSYS", { "keyctl 31": 38 }, undefined, /^ENOSYS: .*keyctl .*seccomp/],
-    ["no KEYCTL_CAPS1_NOTIFICATIONS", {}, [0xff, 0x03], /^ENOTSUP: .*keyctl \(this kernel was built without CONFIG_KEY_NOTIFICATIONS\)$/],
+    [
+      "no KEYCTL_CAPS1_NOTIFICATIONS",
+      {},
+      [0xff, 0x03],
+      /^ENOTSUP: .*keyctl \(this kernel was built without CONFIG_KEY_NOTIFICATIONS\)$/,
+    ],
   ];
   for (const [what, fail, caps, message] of cases) {
     it(`says why not: ${what}`, () => {
