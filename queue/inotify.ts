@@ -136,7 +136,6 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
   readonly #bufferSize: number;
   readonly #watches = new Map<number, WatchInfo>();
   #closed = false;
-  #iterating = false;
   #batch?: InotifyBatch;
   #scan?: InotifyCursor;
 
@@ -259,22 +258,9 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    * Yields the events of each kernel read as a batch of views into the ring: the fast path. A batch
    * is valid until the next one is requested. Ends when the instance is closed.
    */
-  async *batches(): AsyncGenerator<InotifyBatch, void, undefined> {
-    if (this.#closed) return;
-    if (this.#iterating) throw new Error("Cannot iterate: this Inotify is being iterated already");
-    this.#iterating = true;
-    try {
-      const batch = this.#batch ??= new InotifyBatch(this.#drain.data);
-      for (let span; (span = await this.#drain.next());) {
-        const end = this.#take(span[0], span[1]);
-        this.#drain.hold(end);
-        batch.set(span[0], end);
-        yield batch;
-      }
-    } finally {
-      this.#iterating = false;
-      this.#drain.releaseHeld();
-    }
+  batches(): AsyncGenerator<InotifyBatch, void, undefined> {
+    const makeBatch = () => this.#batch ??= new InotifyBatch(this.#drain.data);
+    return this.#drain.batches(makeBatch, (start, end) => this.#take(start, end), "Inotify");
   }
 
   /**

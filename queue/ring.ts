@@ -233,6 +233,7 @@ export class Drain {
   #threadError?: Error;
   #held = -1; // end of the run handed out; released when the next one is asked for
   #closed = false;
+  #iterating = false;
 
   constructor(host: Host, fd: number, options: DrainOptions) {
     this.#host = host;
@@ -276,6 +277,33 @@ export class Drain {
       if (errno === -1) throw new Error(`Cannot read fd ${this.fd}: end of file`);
       if (errno !== 0) throw new SyscallError(errno, "read");
       await ring.wait(token);
+    }
+  }
+
+  /**
+   * A queue's `batches()`: yields `batch` pointed at each run of unread records, cut where `take`
+   * says (it checks the records and returns where the batch ends). One consumer at a time; ends
+   * once closed. `makeBatch` runs at the first `next()`, so nothing starts before iteration does.
+   */
+  async *batches<Batch extends { set(start: number, end: number): void }>(
+    makeBatch: () => Batch,
+    take: (start: number, end: number) => number,
+    owner: string,
+  ): AsyncGenerator<Batch, void, undefined> {
+    if (this.#closed) return;
+    if (this.#iterating) throw new Error(`Cannot iterate: this ${owner} is being iterated already`);
+    this.#iterating = true;
+    try {
+      const batch = makeBatch();
+      for (let span; (span = await this.next());) {
+        const end = take(span[0], span[1]);
+        this.hold(end);
+        batch.set(span[0], end);
+        yield batch;
+      }
+    } finally {
+      this.#iterating = false;
+      this.releaseHeld();
     }
   }
 

@@ -183,7 +183,6 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
   readonly #writeFd: number;
   #keyctl?: number;
   #closed = false;
-  #iterating = false;
   #batch?: WatchQueueBatch;
   #scan?: WatchQueueCursor;
 
@@ -346,22 +345,9 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
    * Yields the notifications of each kernel read as a batch of views into the ring: the fast path.
    * A batch is valid until the next one is requested. Ends when the queue is closed.
    */
-  async *batches(): AsyncGenerator<WatchQueueBatch, void, undefined> {
-    if (this.#closed) return;
-    if (this.#iterating) throw new Error("Cannot iterate: this WatchQueue is being iterated already");
-    this.#iterating = true;
-    try {
-      const batch = this.#batch ??= new WatchQueueBatch(this.#drain.data);
-      for (let span; (span = await this.#drain.next());) {
-        const end = this.#take(span[0], span[1]);
-        this.#drain.hold(end);
-        batch.set(span[0], end);
-        yield batch;
-      }
-    } finally {
-      this.#iterating = false;
-      this.#drain.releaseHeld();
-    }
+  batches(): AsyncGenerator<WatchQueueBatch, void, undefined> {
+    const makeBatch = () => this.#batch ??= new WatchQueueBatch(this.#drain.data);
+    return this.#drain.batches(makeBatch, (start, end) => this.#take(start, end), "WatchQueue");
   }
 
   /**
