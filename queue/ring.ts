@@ -17,7 +17,7 @@ import { SyscallError } from "./errors.ts";
 const WRITE = 0; // producer's offset: data is [READ, WRITE), or [READ, WRAP) then [0, WRITE)
 const READ = 1; // consumer's offset
 const WRAP = 2; // where the data ends before the producer went back to 0
-const STATE = 3; // one of STATE_*
+const STATE = 3; // STARTING, RUNNING, CLOSING or STOPPED
 const PUBLISHED = 4; // bumped when data is added or the consumer must look again; consumer waits on it
 const FREED = 5; // bumped when space is freed or the producer must look again; producer waits on it
 const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
