@@ -10,11 +10,10 @@ import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
-import { Drain, type Host, keptRecords, type RecordBatch } from "./ring.ts";
+import { Drain, type Host, keptRecords, RecordBatch } from "./ring.ts";
 
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const FIONREAD = 0x541b;
 
 /** Default bytes of one kernel read: about 2,000 events with short names. */
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
@@ -51,47 +50,14 @@ export interface InotifyEventView extends InotifyEvent {
   toEvent(): InotifyEvent;
 }
 
-/**
- * The records of one or more kernel reads, decoded in place. Iterating yields the same view
- * object for every record, so copy what you keep (`view.toEvent()`).
- */
-export class InotifyBatch implements RecordBatch<InotifyEventView> {
-  readonly #cursor: InotifyCursor;
-  #start = 0;
-  #end = 0;
-
+/** The records of one or more kernel reads, as views: copy what you keep (`view.toEvent()`). */
+export class InotifyBatch extends RecordBatch<InotifyEventView> {
   /**
-   * A batch over bytes that hold inotify records; {@linkcode set} picks the range.
+   * A batch over bytes that hold inotify records.
    * @param bytes The ring's data area.
    */
   constructor(bytes: Uint8Array) {
-    this.#cursor = new InotifyCursor(bytes);
-  }
-
-  /** Points the batch at `[start, end)`. */
-  set(start: number, end: number): void {
-    this.#start = start;
-    this.#end = end;
-    this.#cursor.reset(end, start);
-  }
-
-  /** Bytes of records in this batch. */
-  get byteLength(): number {
-    return this.#end - this.#start;
-  }
-
-  /** Where the record after the last one iterated starts (the batch's start before any). */
-  get consumed(): number {
-    return this.#cursor.end;
-  }
-
-  /** Walks the records; allocates nothing per record. */
-  [Symbol.iterator](): Iterator<InotifyEventView> {
-    const cursor = this.#cursor;
-    cursor.reset(this.#end, this.#start);
-    const more: IteratorResult<InotifyEventView> = { done: false, value: cursor };
-    const done: IteratorResult<InotifyEventView> = { done: true, value: undefined };
-    return { next: () => (cursor.next() ? more : done) };
+    super(new InotifyCursor(bytes));
   }
 }
 
@@ -248,10 +214,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    */
   pendingBytes(): number {
     this.#assertOpen("count pending bytes");
-    const sys = this.#sys, fd = this.#drain.fd;
-    const count = new Int32Array(1);
-    if (sys.ioctl(fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
-    return count[0];
+    return this.#drain.pendingBytes();
   }
 
   /**

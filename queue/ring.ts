@@ -34,6 +34,7 @@ const EAGAIN = 11;
 const POLLIN = 1;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
+const FIONREAD = 0x541b;
 
 /** What the reader thread is given. */
 export interface ReaderJob {
@@ -307,6 +308,14 @@ export class Drain {
     }
   }
 
+  /** Bytes waiting in the kernel queue, not yet read into the ring (`ioctl(FIONREAD)`). */
+  pendingBytes(): number {
+    const { sys } = this.#host;
+    const count = new Int32Array(1);
+    if (sys.ioctl(this.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
+    return count[0];
+  }
+
   /** Keeps the bytes before `end` until the next call to {@linkcode next} or {@linkcode releaseHeld}. */
   hold(end: number): void {
     this.#held = end;
@@ -363,10 +372,58 @@ export class Drain {
   }
 }
 
-/** A batch of records decoded in place, as a queue's `batches()` yields it. */
-export interface RecordBatch<View> extends Iterable<View> {
-  /** Where the record after the last one iterated starts. */
-  readonly consumed: number;
+/** What a {@linkcode RecordBatch} walks with: a record cursor that is itself the view it yields. */
+export interface RecordCursor {
+  /** Starts a walk over `[start, end)`. */
+  reset(end: number, start?: number): void;
+  /** Steps to the next record; false at the end. */
+  next(): boolean;
+  /** The byte offset just past the current record. */
+  readonly end: number;
+}
+
+/**
+ * The records of one or more kernel reads, decoded in place, as a queue's `batches()` yields it.
+ * Iterating yields the same view object for every record, so copy what you keep.
+ */
+export class RecordBatch<View> implements Iterable<View> {
+  readonly #cursor: RecordCursor & View;
+  #start = 0;
+  #end = 0;
+
+  /**
+   * A batch walked by `cursor`; {@linkcode set} picks the range.
+   * @param cursor A cursor over the ring's data area.
+   */
+  constructor(cursor: RecordCursor & View) {
+    this.#cursor = cursor;
+  }
+
+  /** Points the batch at `[start, end)`. */
+  set(start: number, end: number): void {
+    this.#start = start;
+    this.#end = end;
+    this.#cursor.reset(end, start);
+  }
+
+  /** Bytes of records in this batch. */
+  get byteLength(): number {
+    return this.#end - this.#start;
+  }
+
+  /** Where the record after the last one iterated starts (the batch's start before any). */
+  get consumed(): number {
+    return this.#cursor.end;
+  }
+
+  /** Walks the records; allocates nothing per record. */
+  [Symbol.iterator](): Iterator<View> {
+    const cursor = this.#cursor;
+    cursor.reset(this.#end, this.#start);
+    const more: IteratorResult<View> = { done: false, value: cursor };
+    const done: IteratorResult<View> = { done: true, value: undefined };
+    return { next: () => (cursor.next() ? more : done) };
+  }
 }
 
 /**

@@ -8,14 +8,13 @@
 import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
 import { KEYCTL, keySyscalls } from "./keys.ts";
-import { Drain, type Host, keptRecords, type RecordBatch } from "./ring.ts";
+import { Drain, type Host, keptRecords, RecordBatch } from "./ring.ts";
 import { MAX_RECORD_SIZE, MIN_READ_SIZE, type WatchNotification, WatchQueueCursor } from "./watch_queue_records.ts";
 
 /** `O_NOTIFICATION_PIPE` is `O_EXCL`. */
 const O_NOTIFICATION_PIPE = 0o200;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
-const FIONREAD = 0x541b;
 /** `_IO('W', 0x60)`: the queue's size in notes. */
 const IOC_WATCH_QUEUE_SET_SIZE = 0x5760;
 /** `_IO('W', 0x61)`: a `struct watch_notification_filter *`. */
@@ -74,47 +73,14 @@ export interface WatchNotificationView extends WatchNotification {
   toNotification(): WatchNotification;
 }
 
-/**
- * The records of one or more kernel reads, decoded in place. Iterating yields the same view
- * object for every record, so copy what you keep (`view.toNotification()`).
- */
-export class WatchQueueBatch implements RecordBatch<WatchNotificationView> {
-  readonly #cursor: WatchQueueCursor;
-  #start = 0;
-  #end = 0;
-
+/** The records of one or more kernel reads, as views: copy what you keep (`view.toNotification()`). */
+export class WatchQueueBatch extends RecordBatch<WatchNotificationView> {
   /**
-   * A batch over bytes that hold notification records; {@linkcode set} picks the range.
+   * A batch over bytes that hold notification records.
    * @param bytes The ring's data area.
    */
   constructor(bytes: Uint8Array) {
-    this.#cursor = new WatchQueueCursor(bytes);
-  }
-
-  /** Points the batch at `[start, end)`. */
-  set(start: number, end: number): void {
-    this.#start = start;
-    this.#end = end;
-    this.#cursor.reset(end, start);
-  }
-
-  /** Where the record after the last one iterated starts (the batch's start before any). */
-  get consumed(): number {
-    return this.#cursor.offset + this.#cursor.length;
-  }
-
-  /** Bytes of records in this batch. */
-  get byteLength(): number {
-    return this.#end - this.#start;
-  }
-
-  /** Walks the records; allocates nothing per record. */
-  [Symbol.iterator](): Iterator<WatchNotificationView> {
-    const cursor = this.#cursor;
-    cursor.reset(this.#end, this.#start);
-    const more: IteratorResult<WatchNotificationView> = { done: false, value: cursor };
-    const done: IteratorResult<WatchNotificationView> = { done: true, value: undefined };
-    return { next: () => (cursor.next() ? more : done) };
+    super(new WatchQueueCursor(bytes));
   }
 }
 
@@ -333,12 +299,7 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
    */
   pendingBytes(): number {
     this.#assertOpen("count pending bytes");
-    const sys = this.#sys;
-    const count = new Int32Array(1);
-    if (sys.ioctl(this.#drain.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) {
-      throw new SyscallError(sys.errno(), "ioctl");
-    }
-    return count[0];
+    return this.#drain.pendingBytes();
   }
 
   /**

@@ -175,6 +175,11 @@ export class WatchQueueCursor {
     return this.#at;
   }
 
+  /** The byte offset just past the current record: where the next one starts. */
+  get end(): number {
+    return this.#at + this.length;
+  }
+
   /** The current record's bytes after its header: a view, valid while the bytes under it are. */
   get payload(): DataView {
     const bytes = this.#bytes;
