@@ -5,8 +5,8 @@
  * @module
  */
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Sys } from "../ffi/types.ts";
+import { cString, describe, integer, toPath } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
@@ -64,35 +64,6 @@ export class InotifyBatch extends RecordBatch<InotifyEventView> {
 // Only a net for instances dropped without close(); close() unregisters first.
 const leakNet = new FinalizationRegistry<Drain>((drain) => void drain.close());
 
-/** Turns a `string | URL` into a path, or throws a TypeError that says what went wrong. */
-export function toPath(path: unknown, doing: string): string {
-  const text = path instanceof URL ? fileURLToPath(path) : path;
-  if (typeof text !== "string" || text === "") {
-    throw new TypeError(`Cannot ${doing}: path must be a non-empty string or a file: URL, got ${describe(path)}`);
-  }
-  if (text.includes("\0")) throw new TypeError(`Cannot ${doing} for ${JSON.stringify(text)}: path contains a NUL byte`);
-  return text;
-}
-
-function describe(value: unknown): string {
-  return value === null ? "null" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
-}
-
-const encoder = new TextEncoder();
-function cString(text: string): Uint8Array {
-  return encoder.encode(text + "\0");
-}
-
-function checkSize(name: string, value: unknown, min: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`Cannot create Inotify: ${name} must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > 2 ** 30) {
-    throw new RangeError(`Cannot create Inotify: ${name} must be from ${min} to ${2 ** 30}, got ${value}`);
-  }
-  return value;
-}
-
 /**
  * One kernel inotify queue. Exported from mod.ts as `Inotify`, bound to the runtime's libc.
  */
@@ -114,12 +85,9 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create Inotify: options must be an object, got ${describe(options)}`);
     }
-    const readSize = this.#bufferSize = checkSize(
-      "bufferSize",
-      options.bufferSize ?? DEFAULT_BUFFER_SIZE,
-      MIN_READ_SIZE,
-    );
-    const ringSize = checkSize("ringSize", options.ringSize ?? DEFAULT_RING_SIZE, readSize);
+    const bufferSize = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
+    const readSize = this.#bufferSize = integer(bufferSize, "bufferSize", "create Inotify", MIN_READ_SIZE, 2 ** 30);
+    const ringSize = integer(options.ringSize ?? DEFAULT_RING_SIZE, "ringSize", "create Inotify", readSize, 2 ** 30);
     const sys = this.#sys = host.sys;
     const fd = sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
     if (fd === -1) throw new SyscallError(sys.errno(), "inotify_init1");

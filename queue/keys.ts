@@ -6,6 +6,7 @@
  */
 import process from "node:process";
 import type { Sys } from "../ffi/types.ts";
+import { cString } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 
 /** The special keyring ids (`KEY_SPEC_*` in `<linux/keyctl.h>`), resolved per process. */
@@ -109,7 +110,7 @@ function serial(value: unknown, name: string, doing: string): number {
 function text(value: unknown, name: string, doing: string): Uint8Array {
   if (typeof value !== "string") throw new TypeError(`Cannot ${doing}: ${name} must be a string, got ${typeof value}`);
   if (value.includes("\0")) throw new TypeError(`Cannot ${doing}: ${name} contains a NUL byte`);
-  return encoder.encode(value + "\0");
+  return cString(value);
 }
 
 function bytes(value: unknown, doing: string): Uint8Array {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Sys } from "../ffi/types.ts";
+import { describe, integer } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { KEYCTL, keySyscalls } from "./keys.ts";
 import { Drain, type Host, keptRecords, RecordBatch } from "./ring.ts";
@@ -96,20 +97,6 @@ const leakNet = new FinalizationRegistry<Held>(({ drain, writeFd, sys }) => {
   drain.close();
   sys.close(writeFd);
 });
-
-function describe(value: unknown): string {
-  return value === null ? "null" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
-}
-
-function integer(value: unknown, name: string, doing: string, min: number, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`Cannot ${doing}: ${name} must be an integer, got ${describe(value)}`);
-  }
-  if (value < min || value > max) {
-    throw new RangeError(`Cannot ${doing}: ${name} must be from ${min} to ${max}, got ${value}`);
-  }
-  return value;
-}
 
 /**
  * Finds out whether this kernel and process can use the general notification queue for keys: a

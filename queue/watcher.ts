@@ -12,7 +12,8 @@ import { type Dirent, lstatSync, readdirSync, readFileSync, statSync } from "nod
 import { resolve } from "node:path";
 import { setImmediate } from "node:timers";
 import { abortError, SyscallError } from "./errors.ts";
-import { type InotifyBatch, InotifyCore, type InotifyOptions, toPath } from "./inotify.ts";
+import { describe, toPath } from "./args.ts";
+import { type InotifyBatch, InotifyCore, type InotifyOptions } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { type MoveHalf, RENAME_WAIT_MS, RenamePairing } from "./rename_pairing.ts";
 import type { Host } from "./ring.ts";
@@ -197,10 +198,6 @@ function userLimit(): number {
     }
   }
   return limit;
-}
-
-function describe(value: unknown): string {
-  return value === null ? "null" : typeof value === "object" ? value.constructor?.name ?? "object" : typeof value;
 }
 
 /**
