@@ -1,16 +1,7 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import {
-  appendFileSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  symlinkSync,
-  unlinkSync,
-  writeFileSync,
-} from "node:fs";
+import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
@@ -25,6 +16,7 @@ import {
   removeDir,
   show,
   tempDir,
+  withSysctl,
 } from "../fixtures/watch.ts";
 
 /** Runs `body` with a temp dir and a watcher on it; checks that no fd is left open afterwards. */
@@ -220,7 +212,6 @@ describe("watch() exclude and symlinks", () => {
 
 describe("watch() overflow", () => {
   it("after an overflow forced while the consumer is stopped, applying every event gives the real tree", async () => {
-    const sysctl = "/proc/sys/fs/inotify/max_queued_events";
     const dir = tempDir();
     const before = fdCount();
     let watcher: Watcher | undefined;
@@ -231,13 +222,7 @@ describe("watch() overflow", () => {
       for (let i = 0; i < 10; i++) writeFileSync(`${dir}/keep/f${i}`, "");
       const known = realTree(dir);
       // The kernel takes max_queued_events at inotify_init1(): restore it right after.
-      const saved = readFileSync(sysctl, "utf8");
-      try {
-        writeFileSync(sysctl, "64");
-        watcher = watch(dir, { ringSize: 272, bufferSize: 272 });
-      } finally {
-        writeFileSync(sysctl, saved);
-      }
+      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, { ringSize: 272, bufferSize: 272 }));
       await watcher.ready;
       const reader = new Reader(watcher);
       writeFileSync(`${dir}/first`, "");
@@ -273,17 +258,11 @@ describe("watch() overflow", () => {
   });
 
   it('with onOverflow "report", reports the overflow and rescans nothing', async () => {
-    const sysctl = "/proc/sys/fs/inotify/max_queued_events";
     const dir = tempDir();
     let watcher: Watcher | undefined;
     try {
-      const saved = readFileSync(sysctl, "utf8");
-      try {
-        writeFileSync(sysctl, "16");
-        watcher = watch(dir, { ringSize: 272, bufferSize: 272, onOverflow: "report" });
-      } finally {
-        writeFileSync(sysctl, saved);
-      }
+      const options = { ringSize: 272, bufferSize: 272, onOverflow: "report" } as const;
+      watcher = await withSysctl("max_queued_events", 16, () => watch(dir, options));
       await watcher.ready;
       for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
       const reader = new Reader(watcher);

@@ -6,9 +6,10 @@
  *
  * @module
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { watch, type Watcher } from "../../mod.ts";
+import { withSysctl } from "../kernel/helpers.ts";
 
 const WIDE = 100, DEEP = 100; // 100 x 100 = 10,000 directories under the root
 const root = mkdtempSync("/dev/shm/notiq-measure-");
@@ -27,14 +28,7 @@ try {
   await watcher.close();
 
   // Overflow: a 64-event kernel queue and a tiny ring, 200 changes while nobody reads.
-  const sysctl = "/proc/sys/fs/inotify/max_queued_events";
-  const saved = readFileSync(sysctl, "utf8");
-  try {
-    writeFileSync(sysctl, "64");
-    watcher = watch(root, { ringSize: 272, bufferSize: 272 });
-  } finally {
-    writeFileSync(sysctl, saved);
-  }
+  watcher = await withSysctl("max_queued_events", 64, () => watch(root, { ringSize: 272, bufferSize: 272 }));
   await watcher.ready;
   for (let i = 0; i < 200; i++) writeFileSync(`${root}/d${i % WIDE}/e${i % DEEP}/f${i}`, "");
   t = performance.now();
