@@ -129,10 +129,10 @@ export class Ring {
 
   /**
    * Stops the reader thread and returns once it has left every call on the fd, so the fd may be
-   * closed. Synchronous: the reader only ever blocks in poll() (woken by `wakeFd`, which the
-   * caller has written) or in Atomics.wait (woken here), so this takes microseconds.
+   * closed. Synchronous: the reader only ever blocks in poll() (woken by `wakePoll`, called once
+   * the state says CLOSING) or in Atomics.wait (woken here), so this takes microseconds.
    */
-  stopReader(): void {
+  stopReader(wakePoll: () => void): void {
     const ctl = this.#ctl;
     for (;;) {
       const state = Atomics.load(ctl, STATE);
@@ -142,7 +142,7 @@ export class Ring {
         if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) return;
         continue;
       }
-      if (state === RUNNING) Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING);
+      if (state === RUNNING && Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING) === RUNNING) wakePoll();
       Atomics.notify(ctl, GO); // parked
       Atomics.add(ctl, FREED, 1); // waiting for room
       Atomics.notify(ctl, FREED);
@@ -338,8 +338,7 @@ export class Drain {
     const { sys } = this.#host;
     if (this.#ring) {
       this.#ring.wake();
-      sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer));
-      this.#ring.stopReader();
+      this.#ring.stopReader(() => sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer)));
       sys.close(this.#wakeFd);
     }
     return sys.close(this.fd) === -1 ? sys.errno() : 0;
