@@ -5,6 +5,9 @@
  * The producer `read()`s straight into the ring, so each kernel read lands as one contiguous run of
  * whole records; when the space left at the end is too small for a read, it records where the data
  * ends (WRAP) and continues at 0. The consumer parses the records in place and then releases them.
+ * The producer is whoever holds the LOCK word: the reader thread, or the consumer itself when it
+ * finds the ring empty — it then reads what the kernel already has without a trip through another
+ * thread (a write-then-read round trip costs one read(2), not a thread wake and an event-loop task).
  * When the ring is full the producer stops reading: the kernel queue fills up behind it and the
  * kernel itself reports the loss (IN_Q_OVERFLOW, watch_queue's LOSS) — loss is never silent.
  *
@@ -22,12 +25,21 @@ const PUBLISHED = 4; // bumped when data is added or the consumer must look agai
 const FREED = 5; // bumped when space is freed or the producer must look again; producer waits on it
 const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
 const GO = 7; // set by the consumer's first read: until then the reader stays parked
+const LOCK = 8; // who may produce: FREE, READER or CONSUMER
 const CONTROL_BYTES = 64;
 
 const STARTING = 0; // spawned, still loading: it has not touched the fd
 const RUNNING = 1;
 const CLOSING = 2;
 const STOPPED = 3;
+
+const FREE = 0;
+const READER = 1;
+const CONSUMER = 2;
+
+const SPIN_LIMIT = 10_000; // Ring.fill(): tries for LOCK, tens of µs
+const FULL = 0; // produce(): no room for a read
+const END_OF_FILE = -4096; // produce(): read() returned 0 (beyond any negated errno)
 
 const EINTR = 4;
 const EAGAIN = 11;
@@ -83,6 +95,26 @@ export class Ring {
       const wrap = Atomics.load(ctl, WRAP);
       if (read < wrap) return [read, wrap];
       this.release(0); // the producer went back to 0: follow it
+    }
+  }
+
+  /**
+   * Reads what the kernel has now into the ring, on this thread, unless the reader thread is
+   * producing at this instant. Errors are left to the reader thread, which reports them.
+   * @returns true if bytes were added.
+   */
+  fill(sys: Sys, fd: number, readSize: number, minRead: number): boolean {
+    const ctl = this.#ctl;
+    // The reader thread holds LOCK for one nonblocking read: what it reads is published in
+    // microseconds, sooner than a wake from it would reach this thread. Spin that long, no longer.
+    for (let spins = 0; Atomics.compareExchange(ctl, LOCK, FREE, CONSUMER) !== FREE; spins++) {
+      if (spins === SPIN_LIMIT) return false;
+    }
+    try {
+      return produce(sys, ctl, this.data, fd, readSize, minRead) > 0;
+    } finally {
+      Atomics.store(ctl, LOCK, FREE);
+      Atomics.notify(ctl, LOCK);
     }
   }
 
@@ -152,6 +184,32 @@ export class Ring {
 }
 
 /**
+ * One read(2) into the ring at WRITE, wrapping to 0 first when the end has no room; the caller
+ * holds LOCK. Publishes what it read.
+ * @returns the bytes read, FULL when the ring has no room, END_OF_FILE, or the negated errno.
+ */
+function produce(sys: Sys, ctl: Int32Array, data: Uint8Array, fd: number, readSize: number, minRead: number): number {
+  for (;;) {
+    const write = Atomics.load(ctl, WRITE);
+    const read = Atomics.load(ctl, READ);
+    // Room for a read: up to the end (keeping READ < WRITE) or up to READ - 1 once wrapped.
+    const room = write >= read ? data.byteLength - write : read - write - 1;
+    if (room < minRead) {
+      if (write < read || read <= minRead) return FULL; // the kernel queue fills behind us
+      Atomics.store(ctl, WRAP, write);
+      Atomics.store(ctl, WRITE, 0);
+      continue;
+    }
+    const n = sys.read(fd, data.subarray(write, write + Math.min(room, readSize)));
+    if (n <= 0) return n === 0 ? END_OF_FILE : -sys.errno();
+    Atomics.store(ctl, WRITE, write + n);
+    Atomics.add(ctl, PUBLISHED, 1);
+    Atomics.notify(ctl, PUBLISHED);
+    return n;
+  }
+}
+
+/**
  * The reader loop, run on a thread of its own: poll, read into the ring until EAGAIN, publish;
  * wait for space when the ring is full. Returns when closed or on a fatal error.
  */
@@ -164,31 +222,19 @@ export function runReader(sys: Sys, job: ReaderJob): void {
   // struct pollfd { int fd; short events; short revents; } x 2
   const pollFds = new Int32Array([job.fd, POLLIN, job.wakeFd, POLLIN]);
   const pollBytes = new Uint8Array(pollFds.buffer);
-  const size = data.byteLength;
-  let write = Atomics.load(ctl, WRITE);
   let errno = 0;
   while (Atomics.load(ctl, STATE) === RUNNING) {
     const freed = Atomics.load(ctl, FREED);
-    const read = Atomics.load(ctl, READ);
-    // Room for a read: up to the end (keeping READ < WRITE) or up to READ - 1 once wrapped.
-    const room = write >= read ? size - write : read - write - 1;
-    if (room < job.minRead) {
-      if (write >= read && read > job.minRead) {
-        Atomics.store(ctl, WRAP, write);
-        Atomics.store(ctl, WRITE, write = 0);
-        continue;
-      }
-      Atomics.wait(ctl, FREED, freed); // full: the kernel queue fills behind us
+    // The consumer holds LOCK only for one nonblocking read.
+    while (Atomics.compareExchange(ctl, LOCK, FREE, READER) !== FREE) Atomics.wait(ctl, LOCK, CONSUMER);
+    const n = produce(sys, ctl, data, job.fd, job.readSize, job.minRead);
+    Atomics.store(ctl, LOCK, FREE);
+    if (n > 0) continue;
+    if (n === FULL) {
+      Atomics.wait(ctl, FREED, freed);
       continue;
     }
-    const n = sys.read(job.fd, data.subarray(write, write + Math.min(room, job.readSize)));
-    if (n > 0) {
-      Atomics.store(ctl, WRITE, write += n);
-      Atomics.add(ctl, PUBLISHED, 1);
-      Atomics.notify(ctl, PUBLISHED);
-      continue;
-    }
-    errno = n === 0 ? -1 : sys.errno();
+    errno = n === END_OF_FILE ? -1 : -n;
     if (errno === EINTR) continue;
     if (errno !== EAGAIN) break;
     errno = 0;
@@ -273,6 +319,7 @@ export class Drain {
       const token = ring.published();
       const span = ring.available();
       if (span) return span;
+      if (ring.fill(this.#host.sys, this.fd, this.#options.readSize, this.#options.minRead)) continue;
       if (this.#threadError) throw this.#threadError;
       const errno = ring.failure();
       if (errno === -1) throw new Error(`Cannot read fd ${this.fd}: end of file`);

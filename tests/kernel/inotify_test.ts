@@ -455,6 +455,29 @@ describe("Inotify reading", () => {
     },
   );
 
+  it("keeps the kernel's order while the consumer and the reader thread both read", async () => {
+    // A consumer that finds the ring empty reads the fd itself; the reader thread reads it too.
+    const dir = tempDir();
+    try {
+      using ino = new Inotify({ bufferSize: 512 }); // many small reads: many chances to race
+      ino.addWatch(dir, IN.CREATE);
+      const batches = ino.batches();
+      const child = spawn("sh", ["-c", "seq -w 1 20000 | sed 's/^/f/' | xargs touch"], { cwd: dir });
+      const exited = new Promise((resolve) => child.on("exit", resolve));
+      const seen: string[] = [];
+      while (seen.length < 20_000) {
+        const { value: batch } = await deadline(batches.next(), 10_000, `events after ${seen.length}`);
+        for (const ev of batch!) seen.push(ev.mask & IN.Q_OVERFLOW ? "Q_OVERFLOW" : ev.name);
+      }
+      assert.equal(await deadline(exited, 60_000, "the child to finish"), 0);
+      const expected = Array.from({ length: 20_000 }, (_, i) => `f${String(i + 1).padStart(5, "0")}`);
+      const firstWrong = seen.findIndex((name, i) => name !== expected[i]);
+      assert.equal(firstWrong, -1, `event #${firstWrong}: ${seen[firstWrong]}, expected ${expected[firstWrong]}`);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it("loses nothing from a 100,000-event burst while the main thread is busy for 2 s", async () => {
     const dir = tempDir();
     try {
