@@ -46,6 +46,10 @@ export interface WatchInfo {
  * requested. `name` is decoded when read; `nameBytes` is a view into the ring.
  */
 export interface InotifyEventView extends InotifyEvent {
+  /** Where the record starts in the ring. */
+  readonly offset: number;
+  /** Where the record ends in the ring (see {@linkcode InotifyCore.bytesQueuedAfter}). */
+  readonly end: number;
   /** Copies the record into a plain object that the caller may keep. */
   toEvent(): InotifyEvent;
 }
@@ -183,6 +187,16 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
   pendingBytes(): number {
     this.#assertOpen("count pending bytes");
     return this.#drain.pendingBytes();
+  }
+
+  /**
+   * Bytes of events queued after byte `offset` of the current batch (a record's `end`): in the ring
+   * and in the kernel queue; an upper bound. Which events predate a moment: `watch()` uses it to
+   * tell the events that its rescan after an overflow may have seen already.
+   */
+  bytesQueuedAfter(offset: number): number {
+    this.#assertOpen("count queued bytes");
+    return this.#drain.bytesQueuedAfter(offset);
   }
 
   /**

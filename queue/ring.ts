@@ -118,6 +118,12 @@ export class Ring {
     }
   }
 
+  /** Bytes the producer has added after `offset` (a position in the run handed out last). */
+  unreadAfter(offset: number): number {
+    const write = Atomics.load(this.#ctl, WRITE);
+    return offset <= write ? write - offset : Atomics.load(this.#ctl, WRAP) - offset + write;
+  }
+
   /** Gives the bytes before `offset` back to the producer. */
   release(offset: number): void {
     Atomics.store(this.#ctl, READ, offset);
@@ -361,6 +367,15 @@ export class Drain {
     const count = new Int32Array(1);
     if (sys.ioctl(this.fd, FIONREAD, new Uint8Array(count.buffer)) === -1) throw new SyscallError(sys.errno(), "ioctl");
     return count[0];
+  }
+
+  /**
+   * Bytes of records queued after `offset` of the run handed out last: in the ring, then in the
+   * kernel queue. An upper bound: a read that moves bytes between the two counts is counted twice.
+   */
+  bytesQueuedAfter(offset: number): number {
+    const pending = this.pendingBytes(); // first: counted the other way round, a read could hide bytes
+    return pending + this.#spawn().unreadAfter(offset);
   }
 
   /** Keeps the bytes before `end` until the next call to {@linkcode next} or {@linkcode releaseHeld}. */

@@ -142,6 +142,7 @@ const KIND_BITS: [number, WatchEventKind][] = [
   [IN.ACCESS, "access"],
 ];
 // A directory's own open/read/close come from our scans as much as from anyone: never reported.
+const NAMESPACE = IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO; // what changes a directory's names
 const DIR_READS = IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE;
 const SETUP_SLICE = 1000; // directories set up between yields to the event loop
 
@@ -226,6 +227,8 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   #failed = false;
   #closed = false;
   #setupDone = false;
+  /** Bytes of events queued before the last rescan ended, not yet processed: see #reconcile. */
+  #staleBytes = 0;
   #batches?: AsyncGenerator<InotifyBatch, void, undefined>;
   #nextBatch?: Promise<IteratorResult<InotifyBatch, void>>;
   #chain: Promise<unknown> = Promise.resolve();
@@ -550,8 +553,10 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     const pairing = this.#pairing;
     for (const record of batch) {
       const wd = record.wd, mask = record.mask;
+      const stale = this.#staleBytes > 0;
+      if (stale) this.#staleBytes -= record.end - record.offset;
       if (mask & IN.Q_OVERFLOW) {
-        this.#overflow();
+        this.#overflow(record.end);
         continue;
       }
       if (pairing.size > 0) {
@@ -564,6 +569,10 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
         this.#byWd.delete(wd);
         dir.wd = -1;
         if (dir.root !== undefined && this.#roots.includes(dir)) this.#rootGone(dir, false);
+        continue;
+      }
+      if (stale && mask & NAMESPACE) {
+        this.#reconcile(dir, record.name);
         continue;
       }
       if (mask & IN.MOVED_FROM) {
@@ -633,6 +642,24 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     if (isDirectory && this.#recursive) this.#walk(node, path, true);
   }
 
+  /**
+   * A CREATE, DELETE or half a rename queued before the last rescan ended: that rescan may have
+   * seen its effect and what came after it (a name renamed away, then made again), so the disk
+   * decides what changed, not the event. A rename in this window is reported as delete + create.
+   */
+  #reconcile(dir: Node, name: string): void {
+    const path = join(pathOf(dir), name);
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st) {
+      this.#created(dir, name, st.isDirectory()); // nothing if known already
+      return;
+    }
+    const known = dir.children?.get(name);
+    if (!known) return;
+    this.#emit("delete", path, known.children !== undefined);
+    this.#drop(known, true);
+  }
+
   /** Places watches under `node` and lists each directory after its watch is in place. */
   #walk(node: Node, path: string, report: boolean): void {
     const stack: [Node, string][] = [[node, path]];
@@ -698,13 +725,15 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
 
   // ---- overflow ----
 
-  #overflow(): void {
+  /** `end`: where the Q_OVERFLOW record ends in its batch. */
+  #overflow(end: number): void {
     this.#stats.overflows++;
     for (const half of this.#pairing.flush()) this.#movedOut(half);
     for (const root of this.#roots) this.#emit("overflow", root.root!, root.children !== undefined);
     if (!this.#rescan) return;
     const start = performance.now();
     for (const root of [...this.#roots]) this.#rescanRoot(root);
+    this.#staleBytes = this.#ino.bytesQueuedAfter(end);
     this.#stats.rescans++;
     this.#stats.lastRescanMs = performance.now() - start;
   }

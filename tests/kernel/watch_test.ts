@@ -257,6 +257,38 @@ describe("watch() overflow", () => {
     await assertFdCount(before);
   });
 
+  it("changes queued behind the Q_OVERFLOW, which its rescan sees, are not applied twice", async () => {
+    const dir = tempDir();
+    const before = fdCount();
+    let watcher: Watcher | undefined;
+    try {
+      mkdirSync(`${dir}/a/s1`, { recursive: true });
+      writeFileSync(`${dir}/a/s1/x`, "");
+      mkdirSync(`${dir}/b`);
+      const known = realTree(dir);
+      // Small batches: the first one is handed out before the reader reaches the Q_OVERFLOW.
+      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, { bufferSize: 272 }));
+      await watcher.ready;
+      for (let i = 0; i < 100; i++) writeFileSync(`${dir}/a/f${i}`, ""); // 300 events: overflow
+      const reader = new Reader(watcher);
+      await reader.until("the first event", (evs) => evs.length > 0);
+      // Queued after the Q_OVERFLOW, done before the rescan it causes: the rescan sees them.
+      renameSync(`${dir}/a/s1`, `${dir}/b/s2`);
+      mkdirSync(`${dir}/a/s1`);
+      const events = await reader.settle(300, 20000);
+      assert.equal(events.filter((e) => e.kind === "overflow").length, 1, "one overflow event");
+      for (const ev of events) apply(known, dir, ev);
+      assert.deepEqual(lines(known), lines(realTree(dir)));
+      assert.equal(watcher.stats().watches, 5, "root, a, a/s1, b, b/s2");
+      writeFileSync(`${dir}/b/s2/after`, "");
+      await reader.until("an event from the moved directory", (evs) => created(evs, `${dir}/b/s2/after`) === 1);
+    } finally {
+      await watcher?.close();
+      removeDir(dir);
+    }
+    await assertFdCount(before);
+  });
+
   it('with onOverflow "report", reports the overflow and rescans nothing', async () => {
     const dir = tempDir();
     let watcher: Watcher | undefined;
