@@ -22,14 +22,16 @@
  * @module
  */
 import { loadSys } from "./ffi/load.ts";
-import { spawnReader } from "./ffi/reader_thread.ts";
+import { spawnReaderThread } from "./ffi/reader_thread.ts";
 import { InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
+import { ReaderThread } from "./queue/reader.ts";
 import type { Host } from "./queue/ring.ts";
 import { WatcherCore, type WatchOptions } from "./queue/watcher.ts";
 import { bindKeys, type Keys } from "./queue/keys.ts";
 import { probeWatchQueue, WatchQueueCore, type WatchQueueOptions } from "./queue/watch_queue.ts";
 
-const host: Host = { sys: await loadSys(), spawnReader };
+const sys = await loadSys();
+const host: Host = { sys, reader: new ReaderThread(sys, spawnReaderThread) };
 
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain

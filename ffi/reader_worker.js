@@ -2,9 +2,10 @@
 // poll() here so the main thread never has to. Plain JavaScript with computed import specifiers:
 // under `deno test` a worker's TypeScript graph is type-checked at every spawn (~0.6 s of CPU
 // each); mod.ts's graph has already checked these modules.
-import { workerData } from "node:worker_threads";
+import { receiveMessageOnPort, workerData } from "node:worker_threads";
 
 const here = (path) => new URL(path, import.meta.url).href;
 const { loadSys } = await import(here("./load.ts"));
-const { runReader } = await import(here("../queue/ring.ts"));
-runReader(await loadSys(), workerData);
+const { runReaders } = await import(here("../queue/reader.ts"));
+const { init, port } = workerData;
+runReaders(await loadSys(), init, () => receiveMessageOnPort(port)?.message);

@@ -148,7 +148,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
     this.#watches.set(wd, { path: target, mask: ((bits & IN.MASK_ADD) && before ? before.mask | kept : kept) >>> 0 });
-    this.#drain.prepare(); // a watched instance will be read: start its reader thread now
+    this.#drain.prepare(); // a watched instance will be read: hand its ring to the reader thread now
     return wd;
   }
 
@@ -217,7 +217,7 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
   }
 
   /**
-   * Closes the instance: a pending iteration ends (`done`), the reader thread stops, and the fd is
+   * Closes the instance: a pending iteration ends (`done`), the reader thread lets go, and the fd is
    * closed. Idempotent.
    */
   close(): void {
@@ -233,10 +233,10 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     this.close();
   }
 
-  /** Closes, then resolves once the reader thread (and the runtime's fds for it) are gone. */
+  /** Same as {@linkcode close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    return this.#drain.exited();
+    return Promise.resolve();
   }
 
   #assertOpen(doing: string): void {

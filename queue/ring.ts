@@ -1,6 +1,6 @@
 /**
- * A single-producer, single-consumer byte ring in a SharedArrayBuffer, and the reader loop that
- * fills it from a file descriptor on its own thread.
+ * A single-producer, single-consumer byte ring in a SharedArrayBuffer that a reader thread fills
+ * from a file descriptor, and the {@linkcode Drain} that a queue reads it through.
  *
  * The producer `read()`s straight into the ring, so each kernel read lands as one contiguous run of
  * whole records; when the space left at the end is too small for a read, it records where the data
@@ -22,13 +22,14 @@ const READ = 1; // consumer's offset
 const WRAP = 2; // where the data ends before the producer went back to 0
 const STATE = 3; // STARTING, RUNNING, CLOSING or STOPPED
 const PUBLISHED = 4; // bumped when data is added or the consumer must look again; consumer waits on it
-const FREED = 5; // bumped when space is freed or the producer must look again; producer waits on it
+const FREED = 5; // bumped when space is freed
 const ERRNO = 6; // the producer's fatal errno, or -1 for end of file
-const GO = 7; // set by the consumer's first read: until then the reader stays parked
+const GO = 7; // set by the consumer's first read: until then the reader leaves the fd alone
 const LOCK = 8; // who may produce: FREE, READER or CONSUMER
+const WANT_ROOM = 9; // set by a reader that found the ring full: the consumer's release() kicks it
 const CONTROL_BYTES = 64;
 
-const STARTING = 0; // spawned, still loading: it has not touched the fd
+const STARTING = 0; // handed to the reader thread, which has not touched the fd yet
 const RUNNING = 1;
 const CLOSING = 2;
 const STOPPED = 3;
@@ -43,23 +44,26 @@ const END_OF_FILE = -4096; // produce(): read() returned 0 (beyond any negated e
 
 const EINTR = 4;
 const EAGAIN = 11;
-const POLLIN = 1;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 const FIONREAD = 0x541b;
 
-/** What the reader thread is given. */
+/** What the reader thread is given for each ring. */
 export interface ReaderJob {
   /** The ring, made by {@linkcode Ring}. */
   ring: SharedArrayBuffer;
   /** The nonblocking fd to drain. */
   fd: number;
-  /** An eventfd that, once written, wakes the reader to look at its state. */
-  wakeFd: number;
   /** The largest read. */
   readSize: number;
   /** The smallest read that can always take the next record. */
   minRead: number;
+}
+
+/** The process's reader thread, as a {@linkcode Drain} uses it (queue/reader.ts). */
+export interface Reader {
+  /** Hands a ring to the thread; `onError` hears if the thread dies. Returns how to let go. */
+  add(job: ReaderJob, onError: (err: Error) => void): () => void;
+  /** Wakes the thread to look at every ring's control words. */
+  kick(): void;
 }
 
 /** The consumer's side of the ring (runs on the main thread). */
@@ -69,12 +73,15 @@ export class Ring {
   /** The data area, where records are parsed in place. */
   readonly data: Uint8Array;
   readonly #ctl: Int32Array;
+  readonly #kick: () => void;
 
   /**
    * @param capacity Bytes of records the ring can hold.
    * @param minRead The smallest useful read: added as slack so a read always fits once drained.
+   * @param kick Wakes the reader thread (see {@linkcode Reader.kick}).
    */
-  constructor(capacity: number, minRead: number) {
+  constructor(capacity: number, minRead: number, kick: () => void) {
+    this.#kick = kick;
     // Slack of 2 reads: an empty ring always has room for one read at its end or its start.
     this.buffer = new SharedArrayBuffer(CONTROL_BYTES + capacity + 2 * minRead);
     this.#ctl = new Int32Array(this.buffer, 0, CONTROL_BYTES / 4);
@@ -126,9 +133,13 @@ export class Ring {
 
   /** Gives the bytes before `offset` back to the producer. */
   release(offset: number): void {
-    Atomics.store(this.#ctl, READ, offset);
-    Atomics.add(this.#ctl, FREED, 1);
-    Atomics.notify(this.#ctl, FREED);
+    const ctl = this.#ctl;
+    Atomics.store(ctl, READ, offset);
+    Atomics.add(ctl, FREED, 1);
+    if (Atomics.load(ctl, WANT_ROOM) !== 0) {
+      Atomics.store(ctl, WANT_ROOM, 0);
+      this.#kick();
+    }
   }
 
   /** A token for {@linkcode wait}: take it before checking {@linkcode available}. */
@@ -149,9 +160,9 @@ export class Ring {
     }
   }
 
-  /** Lets the reader start reading (at once, or as soon as it has loaded). Idempotent. */
+  /** Lets the reader start reading (at once, or as soon as it has the ring). Idempotent. */
   start(): void {
-    if (Atomics.compareExchange(this.#ctl, GO, 0, 1) === 0) Atomics.notify(this.#ctl, GO);
+    if (Atomics.compareExchange(this.#ctl, GO, 0, 1) === 0) this.#kick();
   }
 
   /** Wakes a pending {@linkcode wait} (e.g. on close). */
@@ -166,26 +177,95 @@ export class Ring {
   }
 
   /**
-   * Stops the reader thread and returns once it has left every call on the fd, so the fd may be
-   * closed. Synchronous: the reader only ever blocks in poll() (woken by `wakePoll`, called once
-   * the state says CLOSING) or in Atomics.wait (woken here), so this takes microseconds.
+   * Takes the ring from the reader thread and returns once the thread has left every call on the
+   * fd, so the fd may be closed. Synchronous: the thread only ever blocks in poll(), which the
+   * kick (made once the state says CLOSING) ends, so this takes microseconds.
    */
-  stopReader(wakePoll: () => void): void {
+  stopReader(): void {
     const ctl = this.#ctl;
     for (;;) {
       const state = Atomics.load(ctl, STATE);
       if (state === STOPPED) return;
       if (state === STARTING) {
-        // Still loading: make sure it never touches the fd. No need to wait for it.
+        // Not taken yet: make sure it never touches the fd. No need to wait.
         if (Atomics.compareExchange(ctl, STATE, STARTING, STOPPED) === STARTING) return;
         continue;
       }
-      if (state === RUNNING && Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING) === RUNNING) wakePoll();
-      Atomics.notify(ctl, GO); // parked
-      Atomics.add(ctl, FREED, 1); // waiting for room
-      Atomics.notify(ctl, FREED);
+      if (state === RUNNING && Atomics.compareExchange(ctl, STATE, RUNNING, CLOSING) === RUNNING) this.#kick();
       Atomics.wait(ctl, STATE, CLOSING, 50);
     }
+  }
+}
+
+/** What the reader thread does with a ring next: see {@linkcode RingProducer.step}. */
+export const Next = {
+  /** Stopped: forget the ring. */
+  Done: 0,
+  /** Not to be read now (not started, or full): look again at the next kick. */
+  Idle: 1,
+  /** Read again as soon as poll() says the fd is readable. */
+  Poll: 2,
+  /** Read again without waiting. */
+  Again: 3,
+} as const;
+/** One of {@linkcode Next}'s values. */
+export type Next = typeof Next[keyof typeof Next];
+
+/** The reader thread's side of a ring. */
+export class RingProducer {
+  /** The fd it fills from. */
+  readonly fd: number;
+  readonly #job: ReaderJob;
+  readonly #ctl: Int32Array;
+  readonly #data: Uint8Array;
+  #full = -1; // FREED as it was when the ring was found full, else -1
+
+  constructor(job: ReaderJob) {
+    this.#job = job;
+    this.fd = job.fd;
+    this.#ctl = new Int32Array(job.ring, 0, CONTROL_BYTES / 4);
+    this.#data = new Uint8Array(job.ring, CONTROL_BYTES);
+  }
+
+  /**
+   * Follows the consumer's control words (start, close) and, if the fd may have data (`ready`),
+   * reads it once into the ring. Never blocks but for the consumer's one-read hold of LOCK.
+   */
+  step(sys: Sys, ready: boolean): Next {
+    const ctl = this.#ctl;
+    let state = Atomics.load(ctl, STATE);
+    if (state === STARTING && Atomics.compareExchange(ctl, STATE, STARTING, RUNNING) === STARTING) state = RUNNING;
+    if (state === CLOSING) return this.#stop(0);
+    if (state !== RUNNING) return Next.Done;
+    if (Atomics.load(ctl, GO) === 0) return Next.Idle; // until the first read, events wait in the kernel
+    const freed = Atomics.load(ctl, FREED);
+    if (this.#full === freed) return Next.Idle; // full: the kernel queue fills behind us
+    this.#full = -1;
+    if (!ready) return Next.Poll;
+    while (Atomics.compareExchange(ctl, LOCK, FREE, READER) !== FREE) Atomics.wait(ctl, LOCK, CONSUMER);
+    const n = produce(sys, ctl, this.#data, this.fd, this.#job.readSize, this.#job.minRead);
+    Atomics.store(ctl, LOCK, FREE);
+    if (n > 0) return Next.Poll;
+    if (n === FULL) {
+      Atomics.store(ctl, WANT_ROOM, 1);
+      if (Atomics.load(ctl, FREED) !== freed) return Next.Again; // freed meanwhile: no kick coming
+      this.#full = freed;
+      return Next.Idle;
+    }
+    const errno = n === END_OF_FILE ? -1 : -n;
+    if (errno === EINTR) return Next.Again;
+    if (errno === EAGAIN) return Next.Poll;
+    return this.#stop(errno);
+  }
+
+  #stop(errno: number): Next {
+    const ctl = this.#ctl;
+    Atomics.store(ctl, ERRNO, errno);
+    Atomics.store(ctl, STATE, STOPPED);
+    Atomics.notify(ctl, STATE);
+    Atomics.add(ctl, PUBLISHED, 1); // the consumer must look: it may be waiting for data
+    Atomics.notify(ctl, PUBLISHED);
+    return Next.Done;
   }
 }
 
@@ -215,49 +295,10 @@ function produce(sys: Sys, ctl: Int32Array, data: Uint8Array, fd: number, readSi
   }
 }
 
-/**
- * The reader loop, run on a thread of its own: poll, read into the ring until EAGAIN, publish;
- * wait for space when the ring is full. Returns when closed or on a fatal error.
- */
-export function runReader(sys: Sys, job: ReaderJob): void {
-  const ctl = new Int32Array(job.ring, 0, CONTROL_BYTES / 4);
-  const data = new Uint8Array(job.ring, CONTROL_BYTES);
-  if (Atomics.compareExchange(ctl, STATE, STARTING, RUNNING) !== STARTING) return; // closed while loading
-  // Parked until the consumer's first read: until then events wait in the kernel queue.
-  while (Atomics.load(ctl, GO) === 0 && Atomics.load(ctl, STATE) === RUNNING) Atomics.wait(ctl, GO, 0);
-  // struct pollfd { int fd; short events; short revents; } x 2
-  const pollFds = new Int32Array([job.fd, POLLIN, job.wakeFd, POLLIN]);
-  const pollBytes = new Uint8Array(pollFds.buffer);
-  let errno = 0;
-  while (Atomics.load(ctl, STATE) === RUNNING) {
-    const freed = Atomics.load(ctl, FREED);
-    // The consumer holds LOCK only for one nonblocking read.
-    while (Atomics.compareExchange(ctl, LOCK, FREE, READER) !== FREE) Atomics.wait(ctl, LOCK, CONSUMER);
-    const n = produce(sys, ctl, data, job.fd, job.readSize, job.minRead);
-    Atomics.store(ctl, LOCK, FREE);
-    if (n > 0) continue;
-    if (n === FULL) {
-      Atomics.wait(ctl, FREED, freed);
-      continue;
-    }
-    errno = n === END_OF_FILE ? -1 : -n;
-    if (errno === EINTR) continue;
-    if (errno !== EAGAIN) break;
-    errno = 0;
-    if (sys.poll(pollBytes, -1) === -1 && (errno = sys.errno()) !== EINTR) break;
-    errno = 0;
-  }
-  Atomics.store(ctl, ERRNO, errno);
-  Atomics.store(ctl, STATE, STOPPED);
-  Atomics.notify(ctl, STATE);
-  Atomics.add(ctl, PUBLISHED, 1); // the consumer must look: it may be waiting for data
-  Atomics.notify(ctl, PUBLISHED);
-}
-
-/** What a queue needs from the runtime: libc, and a way to start a reader thread. */
+/** What a queue needs from the runtime: libc, and the reader thread. */
 export interface Host {
   sys: Sys;
-  spawnReader(job: ReaderJob, onError: (err: Error) => void): { exited(): Promise<void> };
+  reader: Reader;
 }
 
 /** How a {@linkcode Drain} reads its fd. */
@@ -271,8 +312,8 @@ export interface DrainOptions {
 }
 
 /**
- * A nonblocking fd with, from the first {@linkcode next} on, a reader thread that drains it into a
- * ring. Holds no reference to the queue that uses it, so it can be a FinalizationRegistry's held
+ * A nonblocking fd that, from the first {@linkcode next} on, the reader thread drains into a ring.
+ * Holds no reference to the queue that uses it, so it can be a FinalizationRegistry's held
  * value: {@linkcode close} is safe to call from a finalizer.
  */
 export class Drain {
@@ -281,8 +322,7 @@ export class Drain {
   readonly #host: Host;
   readonly #options: DrainOptions;
   #ring?: Ring;
-  #wakeFd = -1;
-  #thread?: { exited(): Promise<void> };
+  #detach = () => {};
   #threadError?: Error;
   #held = -1; // end of the run handed out; released when the next one is asked for
   #closed = false;
@@ -296,16 +336,16 @@ export class Drain {
 
   /** The ring's bytes, where records are parsed in place. */
   get data(): Uint8Array {
-    return this.#spawn().data;
+    return this.#attach().data;
   }
 
   /**
-   * Spawns the reader thread ahead of the first {@linkcode next}, parked: a thread takes 20-50 ms
-   * to start, which would otherwise delay the first events. Reading still starts with `next()`.
+   * Hands the ring to the reader thread ahead of the first {@linkcode next} (the process's first
+   * ring starts the thread, which takes 20-50 ms). Reading still starts with `next()`.
    */
   prepare(): void {
     try {
-      this.#spawn();
+      this.#attach();
     } catch {
       // next() tries again and reports it
     }
@@ -317,7 +357,7 @@ export class Drain {
    * @throws {SyscallError} If the reader thread met an error it cannot get past.
    */
   async next(): Promise<[number, number] | undefined> {
-    const ring = this.#spawn();
+    const ring = this.#attach();
     ring.start();
     this.releaseHeld();
     for (;;) {
@@ -375,7 +415,7 @@ export class Drain {
    */
   bytesQueuedAfter(offset: number): number {
     const pending = this.pendingBytes(); // first: counted the other way round, a read could hide bytes
-    return pending + this.#spawn().unreadAfter(offset);
+    return pending + this.#attach().unreadAfter(offset);
   }
 
   /** Keeps the bytes before `end` until the next call to {@linkcode next} or {@linkcode releaseHeld}. */
@@ -390,44 +430,31 @@ export class Drain {
   }
 
   /**
-   * Ends a pending {@linkcode next}, stops the reader thread (close(2) would wake nobody) and then
-   * closes the fds. Idempotent.
+   * Ends a pending {@linkcode next}, takes the ring from the reader thread (close(2) would wake
+   * nobody) and then closes the fd. Idempotent.
    * @returns 0, or the errno of closing the fd.
    */
   close(): number {
     if (this.#closed) return 0;
     this.#closed = true;
-    const { sys } = this.#host;
     if (this.#ring) {
       this.#ring.wake();
-      this.#ring.stopReader(() => sys.write(this.#wakeFd, new Uint8Array(new BigUint64Array([1n]).buffer)));
-      sys.close(this.#wakeFd);
+      if (!this.#threadError) this.#ring.stopReader(); // a dead thread reads nothing
+      this.#detach();
     }
+    const { sys } = this.#host;
     return sys.close(this.fd) === -1 ? sys.errno() : 0;
   }
 
-  /** Resolves once the reader thread has exited (after {@linkcode close}); at once if none ran. */
-  exited(): Promise<void> {
-    return this.#thread?.exited() ?? Promise.resolve();
-  }
-
-  #spawn(): Ring {
+  #attach(): Ring {
     if (this.#ring) return this.#ring;
-    const { sys } = this.#host;
-    const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);
-    if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
+    const { reader } = this.#host;
     const { ringSize, readSize, minRead } = this.#options;
-    const ring = new Ring(ringSize, minRead);
-    try {
-      this.#thread = this.#host.spawnReader({ ring: ring.buffer, fd: this.fd, wakeFd, readSize, minRead }, (err) => {
-        this.#threadError = err;
-        ring.wake();
-      });
-    } catch (err) {
-      sys.close(wakeFd); // e.g. Deno without --allow-read: nothing started, nothing kept
-      throw err;
-    }
-    this.#wakeFd = wakeFd;
+    const ring = new Ring(ringSize, minRead, () => reader.kick());
+    this.#detach = reader.add({ ring: ring.buffer, fd: this.fd, readSize, minRead }, (err) => {
+      this.#threadError = err;
+      ring.wake();
+    });
     this.#ring = ring;
     return ring;
   }

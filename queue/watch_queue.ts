@@ -260,7 +260,7 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, id) === -1) {
       throw new SyscallError(sys.errno(), "keyctl");
     }
-    this.#drain.prepare(); // a watching queue will be read: start its reader thread now
+    this.#drain.prepare(); // a watching queue will be read: hand its ring to the reader thread now
   }
 
   /**
@@ -307,7 +307,7 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
   }
 
   /**
-   * Closes the queue: a pending iteration ends (`done`), the reader thread stops, both ends of the
+   * Closes the queue: a pending iteration ends (`done`), the reader thread lets go, both ends of the
    * pipe are closed and the kernel drops this queue's watches. Idempotent.
    */
   close(): void {
@@ -325,10 +325,10 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     this.close();
   }
 
-  /** Same as {@linkcode close}, then waits for the reader thread to exit. */
+  /** Same as {@linkcode close}, for `await using`. */
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
-    return this.#drain.exited();
+    return Promise.resolve();
   }
 
   #assertOpen(doing: string): void {

@@ -317,15 +317,14 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   }
 
   /**
-   * Closes the inotify instance (its watches go with it); a pending iteration ends. Resolves once
-   * the reader thread has exited. Idempotent.
+   * Closes the inotify instance (its watches go with it); a pending iteration ends. Idempotent.
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#byWd.clear();
-    return this.#ino[Symbol.asyncDispose](); // resolves once the reader thread has exited
+    return this.#ino[Symbol.asyncDispose]();
   }
 
   /** Same as {@linkcode close}. */

@@ -5,6 +5,7 @@ import {
   closeSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmdirSync,
@@ -468,6 +469,33 @@ describe("Inotify reading", () => {
       }
     },
   );
+
+  it("instances share one reader thread; each gets its own events, and closing one leaves the rest", async () => {
+    const threads = () => readdirSync("/proc/self/task").length;
+    const dirs = Array.from({ length: 8 }, () => tempDir());
+    const queues = dirs.map(() => new Inotify());
+    try {
+      queues.forEach((q, i) => q.addWatch(dirs[i], IN.CREATE));
+      const iterators = queues.map((q) => q[Symbol.asyncIterator]());
+      // A next() that finds nothing waits for the reader thread: the first event comes through it.
+      const first = iterators[0].next();
+      writeFileSync(`${dirs[0]}/first`, "");
+      assert.equal((await deadline(first, 5000, "the first event")).value?.name, "first");
+      const before = threads();
+      const pending = iterators.map((it) => it.next());
+      queues[3].close();
+      dirs.forEach((dir, i) => writeFileSync(`${dir}/only-${i}`, ""));
+      const got = await deadline(Promise.all(pending), 5000, "one event per instance");
+      assert.deepEqual(
+        got.map((r) => r.done ? "done" : r.value.name),
+        dirs.map((_, i) => i === 3 ? "done" : `only-${i}`),
+      );
+      assert.ok(threads() - before < 3, `${threads() - before} more threads for 7 more instances`);
+    } finally {
+      for (const q of queues) q.close();
+      dirs.forEach(removeDir);
+    }
+  });
 
   it("keeps the kernel's order while the consumer and the reader thread both read", async () => {
     // A consumer that finds the ring empty reads the fd itself; the reader thread reads it too.

@@ -44,8 +44,11 @@ function fakeHost(fail: Record<string, number> = {}, caps = [0xff, 0x07]) {
   };
   const host: Host = {
     sys: sys as Sys,
-    spawnReader: () => {
-      throw new Error("no reader in these tests");
+    reader: {
+      add: () => {
+        throw new Error("no reader in these tests");
+      },
+      kick: () => {},
     },
   };
   return { host, calls };
