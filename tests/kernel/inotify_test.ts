@@ -497,6 +497,35 @@ describe("Inotify reading", () => {
     }
   });
 
+  it("an instance whose ring is full does not hold up the others", async () => {
+    const [fullDir, liveDir] = [tempDir(), tempDir()];
+    try {
+      using full = new Inotify({ ringSize: 1024, bufferSize: 272 });
+      using live = new Inotify();
+      full.addWatch(fullDir, IN.CREATE);
+      live.addWatch(liveDir, IN.CREATE);
+      for (let i = 0; i < 200; i++) writeFileSync(`${fullDir}/f${i}`, ""); // 6,400 bytes
+      const stuck = full.batches();
+      let created = 0;
+      for (const ev of (await stuck.next()).value!) created += ev.mask & IN.CREATE ? 1 : 0;
+      // Reading has started and nothing more is taken from this ring: the reader fills it, then waits.
+      const events = live[Symbol.asyncIterator]();
+      for (let i = 0; i < 20; i++) {
+        const next = events.next(); // waits: only the reader thread can deliver it
+        writeFileSync(`${liveDir}/n${i}`, "");
+        assert.equal((await deadline(next, 5000, `event ${i} of the live instance`)).value?.name, `n${i}`);
+      }
+      assert.ok(full.pendingBytes() > 0, "the full ring's events wait in the kernel queue");
+      for (let r; created < 200 && !(r = await deadline(stuck.next(), 5000, "the full ring's rest")).done;) {
+        for (const ev of r.value) created += ev.mask & IN.CREATE ? 1 : 0;
+      }
+      assert.equal(created, 200, "the full ring's events all come once it is read again");
+    } finally {
+      removeDir(fullDir);
+      removeDir(liveDir);
+    }
+  });
+
   it("keeps the kernel's order while the consumer and the reader thread both read", async () => {
     // A consumer that finds the ring empty reads the fd itself; the reader thread reads it too.
     const dir = tempDir();
