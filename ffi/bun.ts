@@ -12,6 +12,9 @@ const symbols = {
   read: { args: ["i32", "ptr", "u64"], returns: "i64_fast" }, // ssize_t (int fd, void *buf, size_t count)
   write: { args: ["i32", "ptr", "u64"], returns: "i64_fast" }, // ssize_t (int fd, const void *buf, size_t count)
   close: { args: ["i32"], returns: "i32" }, // int (int fd)
+  open: { args: ["ptr", "i32"], returns: "i32" }, // int (const char *path, int flags, ...)
+  getdents64: { args: ["i32", "ptr", "u64"], returns: "i64_fast" }, // ssize_t (int fd, void *buf, size_t count)
+  statx: { args: ["i32", "ptr", "i32", "u32", "ptr"], returns: "i32" }, // int (int dirfd, const char *path, int flags, unsigned mask, struct statx *buf)
   ioctl: { args: ["i32", "u64", "u64"], returns: "i32" }, // int (int fd, unsigned long request, ...)
   poll: { args: ["ptr", "u64", "i32"], returns: "i32" }, // int (struct pollfd *fds, nfds_t nfds, int timeout)
   eventfd: { args: ["u32", "i32"], returns: "i32" }, // int (unsigned int initval, int flags)
@@ -32,6 +35,9 @@ export function open(): Sys {
     read: (fd, into) => Number(s.read(fd, into, into.byteLength)),
     write: (fd, from) => Number(s.write(fd, from, from.byteLength)),
     close: (fd) => s.close(fd),
+    open: (path, flags) => s.open(path, flags),
+    getdents64: (fd, into) => Number(s.getdents64(fd, into, into.byteLength)),
+    statx: (dirfd, path, flags, mask, into) => s.statx(dirfd, path, flags, mask, into),
     ioctl: (fd, request, arg) => s.ioctl(fd, request, word(arg)),
     poll: (fds, timeoutMs) => s.poll(fds, fds.byteLength >> 3, timeoutMs),
     eventfd: (initval, flags) => s.eventfd(initval, flags),

@@ -8,6 +8,9 @@ const symbols = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t (int fd, void *buf, size_t count)
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t (int fd, const void *buf, size_t count)
   close: { parameters: ["i32"], result: "i32" }, // int (int fd)
+  open: { parameters: ["buffer", "i32"], result: "i32" }, // int (const char *path, int flags, ...)
+  getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" }, // ssize_t (int fd, void *buf, size_t count)
+  statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" }, // int (int dirfd, const char *path, int flags, unsigned mask, struct statx *buf)
   ioctl: { parameters: ["i32", "u64", "u64"], result: "i32" }, // int (int fd, unsigned long request, ...)
   poll: { parameters: ["buffer", "u64", "i32"], result: "i32" }, // int (struct pollfd *fds, nfds_t nfds, int timeout)
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // int (unsigned int initval, int flags)
@@ -29,6 +32,9 @@ export function open(): Sys {
     read: (fd, into) => Number(s.read(fd, into, BigInt(into.byteLength))),
     write: (fd, from) => Number(s.write(fd, from, BigInt(from.byteLength))),
     close: (fd) => s.close(fd),
+    open: (path, flags) => s.open(path, flags),
+    getdents64: (fd, into) => Number(s.getdents64(fd, into, BigInt(into.byteLength))),
+    statx: (dirfd, path, flags, mask, into) => s.statx(dirfd, path, flags, mask, into),
     ioctl: (fd, request, arg) => s.ioctl(fd, BigInt(request), word(arg)),
     poll: (fds, timeoutMs) => s.poll(fds, BigInt(fds.byteLength >> 3), timeoutMs),
     eventfd: (initval, flags) => s.eventfd(initval, flags),

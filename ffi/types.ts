@@ -16,6 +16,12 @@ export interface Sys {
   read(fd: number, into: Uint8Array): number;
   write(fd: number, from: Uint8Array): number;
   close(fd: number): number;
+  /** `open(path, flags)`, without `O_CREAT` (so no mode). */
+  open(path: Uint8Array, flags: number): number;
+  /** `getdents64(fd, into, size)`: whole `struct linux_dirent64` records, 0 at the end. */
+  getdents64(fd: number, into: Uint8Array): number;
+  /** `statx(dirfd, path, flags, mask, into)`: `into` holds a `struct statx` (256 bytes). */
+  statx(dirfd: number, path: Uint8Array, flags: number, mask: number, into: Uint8Array): number;
   /** `ioctl(fd, request, arg)`: `arg` is a buffer's address or an integer, as the request wants. */
   ioctl(fd: number, request: number, arg: Arg): number;
   /** `poll(fds, nfds, timeout)`: `fds` holds whole `struct pollfd`s (8 bytes each). */

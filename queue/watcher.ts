@@ -3,16 +3,18 @@
  * renames paired by cookie, and overflow repaired by a rescan diffed against the known tree.
  *
  * The watcher keeps a tree of what it knows (directories with their wd, files with what `lstat`
- * last saw). Events are resolved against it, so a renamed directory's contents get their new
- * paths by moving one node, and a rescan after an overflow reports exactly the difference.
+ * last saw), read through {@linkcode FsCalls}. Events are resolved against it, so a renamed
+ * directory's contents get their new paths by moving one node, and a rescan after an overflow
+ * reports exactly the difference.
  *
  * @module
  */
-import { type Dirent, lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { setImmediate } from "node:timers";
 import { abortError, SyscallError } from "./errors.ts";
 import { describe, toPath } from "./args.ts";
+import { type DirEntry, FILE_TYPE, FsCalls } from "./fs_calls.ts";
 import { type InotifyBatch, InotifyCore, type InotifyOptions } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { type MoveHalf, RENAME_WAIT_MS, RenamePairing } from "./rename_pairing.ts";
@@ -210,6 +212,7 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   /** Resolves once the initial watches are in place; rejects if a root cannot be watched. */
   readonly ready: Promise<void>;
   readonly #ino: InotifyCore;
+  readonly #fs: FsCalls;
   readonly #byWd = new Map<number, Node>();
   readonly #roots: Node[] = [];
   readonly #pairing: RenamePairing;
@@ -273,6 +276,7 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.#exclude = options.exclude;
     this.#rescan = onOverflow === "rescan";
     this.#ino = new InotifyCore(host, { bufferSize: options.bufferSize, ringSize: options.ringSize });
+    this.#fs = new FsCalls(host.sys);
     this.#pairing = new RenamePairing((wd) => {
       const node = this.#byWd.get(wd);
       return node?.parent && node.parent.wd >= 0 ? { wd: node.parent.wd, name: node.name } : undefined;
@@ -446,14 +450,13 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
    */
   #visit(node: Node, path: string, report: boolean, stack: [Node, string][] | undefined, setup = false): void {
     if (node.root === undefined && !this.#place(node, path, setup)) return;
-    let entries: Dirent[];
+    let entries: DirEntry[];
     try {
-      entries = readdirSync(path, { withFileTypes: true });
+      entries = this.#fs.list(path);
     } catch (err) {
-      const code = (err as { code?: string }).code;
+      const code = (err as SyscallError).code;
       if (code === "ENOENT" || code === "ENOTDIR") return; // gone: its own events say so
-      // EACCES, or Deno's NotCapable (it wants --allow-all for paths under /dev and /proc)
-      if (setup && node.root !== undefined) throw err;
+      if (setup && node.root !== undefined) throw err; // EACCES on a root: ready rejects
       this.#out.push({ kind: "error", path, isDirectory: true, error: err as Error });
       return;
     }
@@ -463,10 +466,8 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
       if (children.has(name)) continue; // reported already: once each, never twice
       const childPath = join(path, name);
       if (this.#excluded(childPath)) continue;
-      let isDirectory = entry.isDirectory(), link = false;
-      if (!isDirectory && this.#followSymlinks && entry.isSymbolicLink()) {
-        isDirectory = link = statSync(childPath, { throwIfNoEntry: false })?.isDirectory() ?? false;
-      }
+      let isDirectory = entry.type === FILE_TYPE.DIRECTORY, link = false;
+      if (this.#followSymlinks && entry.type === FILE_TYPE.SYMLINK) isDirectory = link = this.#isDirectory(childPath);
       const child = new Node(name, node, isDirectory);
       child.link = link;
       if (!isDirectory) this.#snapshot(child, childPath);
@@ -515,8 +516,13 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   }
 
   #snapshot(node: Node, path: string): void {
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    const st = this.#fs.lstat(path);
     if (st) node.ino = st.ino, node.mtimeMs = st.mtimeMs, node.size = st.size;
+  }
+
+  /** Whether `path` leads to a directory, through symbolic links. */
+  #isDirectory(path: string): boolean {
+    return this.#fs.stat(path)?.type === FILE_TYPE.DIRECTORY;
   }
 
   /** Directories under `paths` that would need a watch (for the numbers of a WatchLimitError). */
@@ -526,21 +532,21 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     const stack = [...paths];
     while (stack.length > 0) {
       const path = stack.pop()!;
-      const st = statSync(path, { throwIfNoEntry: false });
-      if (!st?.isDirectory() || seen.has(`${st.dev}:${st.ino}`)) continue;
+      const st = this.#fs.stat(path);
+      if (st?.type !== FILE_TYPE.DIRECTORY || seen.has(`${st.dev}:${st.ino}`)) continue;
       seen.add(`${st.dev}:${st.ino}`);
       count++;
       if (!this.#recursive && count > paths.length) continue;
-      let entries: Dirent[];
+      let entries: DirEntry[];
       try {
-        entries = readdirSync(path, { withFileTypes: true });
+        entries = this.#fs.list(path);
       } catch {
         continue;
       }
-      for (const entry of entries) {
-        const child = join(path, entry.name);
+      for (const { name, type } of entries) {
+        const child = join(path, name);
         if (this.#excluded(child)) continue;
-        if (entry.isDirectory() || (this.#followSymlinks && entry.isSymbolicLink())) stack.push(child);
+        if (type === FILE_TYPE.DIRECTORY || (this.#followSymlinks && type === FILE_TYPE.SYMLINK)) stack.push(child);
       }
     }
     return count;
@@ -630,9 +636,9 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     const path = join(pathOf(dir), name);
     if (this.#excluded(path)) return;
     let link = false;
-    if (!isDirectory && this.#followSymlinks) {
-      isDirectory = link = statSync(path, { throwIfNoEntry: false })?.isDirectory() ?? false;
-      if (isDirectory && !lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) link = false;
+    if (!isDirectory && this.#followSymlinks && this.#isDirectory(path)) {
+      isDirectory = true;
+      link = this.#fs.lstat(path)?.type === FILE_TYPE.SYMLINK;
     }
     const node = new Node(name, dir, isDirectory);
     node.link = link;
@@ -648,9 +654,9 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
    */
   #reconcile(dir: Node, name: string): void {
     const path = join(pathOf(dir), name);
-    const st = lstatSync(path, { throwIfNoEntry: false });
+    const st = this.#fs.lstat(path);
     if (st) {
-      this.#created(dir, name, st.isDirectory()); // nothing if known already
+      this.#created(dir, name, st.type === FILE_TYPE.DIRECTORY); // nothing if known already
       return;
     }
     const known = dir.children?.get(name);
@@ -740,8 +746,8 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   /** Re-reads a root's tree and reports the difference from the known tree as events. */
   #rescanRoot(root: Node): void {
     const path = root.root!;
-    const st = statSync(path, { throwIfNoEntry: false });
-    if (!st || st.isDirectory() !== (root.children !== undefined)) {
+    const st = this.#fs.stat(path);
+    if (!st || (st.type === FILE_TYPE.DIRECTORY) !== (root.children !== undefined)) {
       this.#rootGone(root, true);
       return;
     }
@@ -758,9 +764,9 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
       if (node.root === undefined && !this.#place(node, dirPath, false)) {
         continue; // gone since its parent was listed: the next level up will notice
       }
-      let entries: Dirent[];
+      let entries: DirEntry[];
       try {
-        entries = readdirSync(dirPath, { withFileTypes: true });
+        entries = this.#fs.list(dirPath);
       } catch {
         continue;
       }
@@ -772,10 +778,8 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
         const childPath = join(dirPath, name);
         if (this.#excluded(childPath)) continue;
         seen.add(name);
-        let isDirectory = entry.isDirectory(), link = false;
-        if (!isDirectory && this.#followSymlinks && entry.isSymbolicLink()) {
-          isDirectory = link = statSync(childPath, { throwIfNoEntry: false })?.isDirectory() ?? false;
-        }
+        let isDirectory = entry.type === FILE_TYPE.DIRECTORY, link = false;
+        if (this.#followSymlinks && entry.type === FILE_TYPE.SYMLINK) isDirectory = link = this.#isDirectory(childPath);
         const known = children.get(name);
         if (known && (known.children !== undefined) === isDirectory) {
           if (isDirectory) {

@@ -11,11 +11,15 @@ import { tmpdir } from "node:os";
 const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 // The runtime running this test runs the CLI: deno run -A cli.ts ... / bun cli.ts ...
 const runtime = "Deno" in globalThis ? [process.execPath, "run", "-A", cli] : [process.execPath, cli];
-// Deno asks for --allow-all under /dev: use the plain temp dir here.
+// The permissions the README gives: Deno's --allow-read does not cover listing /dev or /proc; notiq's
+// FFI listing does not need it.
+const readmeRuntime = "Deno" in globalThis
+  ? [process.execPath, "run", "--allow-ffi", "--allow-read", cli]
+  : [process.execPath, cli];
 const tempDir = () => mkdtempSync(`${tmpdir()}/notiq-cli-`);
 
-function run(args: string[], prefix: string[] = []) {
-  const [cmd, ...rest] = [...prefix, ...runtime];
+function run(args: string[], prefix: string[] = [], command = runtime) {
+  const [cmd, ...rest] = [...prefix, ...command];
   return spawnSync(cmd, [...rest, ...args], { encoding: "utf8", timeout: 20000 });
 }
 
@@ -96,6 +100,18 @@ describe("cli.ts watch", () => {
       assert.equal(r.status, 2, r.stderr);
       assert.equal(r.stdout, "");
       assert.equal(r.stderr, "");
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("watches a tree under /dev/shm with the README's permissions (Deno: --allow-ffi --allow-read)", () => {
+    const dir = mkdtempSync("/dev/shm/notiq-cli-");
+    try {
+      mkdirSync(`${dir}/sub/deeper`, { recursive: true });
+      const r = run(["watch", "--timeout", "0.5", dir], [], readmeRuntime);
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, `Watching ${dir} (3 watches); Ctrl-C to stop\n`);
     } finally {
       removeDir(dir);
     }

@@ -289,6 +289,26 @@ describe("watch() overflow", () => {
     await assertFdCount(before);
   });
 
+  it("lists names that are not UTF-8 as their events name them: the rescan reports no change for them", async () => {
+    const dir = tempDir();
+    const oddName = (bytes: string) => spawnSync("sh", ["-c", `touch "$(printf '${bytes}')"`], { cwd: dir }).status;
+    let watcher: Watcher | undefined;
+    try {
+      assert.equal(oddName("old\\377name"), 0);
+      watcher = await withSysctl("max_queued_events", 16, () => watch(dir, { ringSize: 272, bufferSize: 272 }));
+      await watcher.ready;
+      assert.equal(oddName("new\\376name"), 0); // its create comes before the overflow
+      for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
+      const events = await new Reader(watcher).settle(300, 20000);
+      assert.equal(events.filter((e) => e.kind === "overflow").length, 1, "one overflow event");
+      const odd = events.filter((e) => e.path.includes("\ufffd") && e.kind !== "attrib" && e.kind !== "close_write");
+      assert.deepEqual(odd.map(show), [`create ${dir}/new\ufffdname`]);
+    } finally {
+      await watcher?.close();
+      removeDir(dir);
+    }
+  });
+
   it('with onOverflow "report", reports the overflow and rescans nothing', async () => {
     const dir = tempDir();
     let watcher: Watcher | undefined;
