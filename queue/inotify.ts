@@ -148,7 +148,6 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
     this.#watches.set(wd, { path: target, mask: ((bits & IN.MASK_ADD) && before ? before.mask | kept : kept) >>> 0 });
-    this.#drain.prepare(); // a watched instance will be read: hand its ring to the reader thread now
     return wd;
   }
 

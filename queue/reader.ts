@@ -46,6 +46,11 @@ export class ReaderThread implements Reader {
     this.#spawn = spawn;
   }
 
+  /** True while a thread runs: from the first {@linkcode add} until the thread fails. */
+  get started(): boolean {
+    return this.#post !== undefined;
+  }
+
   add(job: ReaderJob, onError: (err: Error) => void): () => void {
     if (!this.#post) this.#start();
     this.#post!(job);
@@ -56,7 +61,7 @@ export class ReaderThread implements Reader {
   }
 
   kick(): void {
-    this.#sys.write(this.#wakeFd, ONE);
+    if (this.#wakeFd !== -1) this.#sys.write(this.#wakeFd, ONE); // -1: no thread yet, nothing to wake
   }
 
   #start(): void {

@@ -260,7 +260,6 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, id) === -1) {
       throw new SyscallError(sys.errno(), "keyctl");
     }
-    this.#drain.prepare(); // a watching queue will be read: hand its ring to the reader thread now
   }
 
   /**

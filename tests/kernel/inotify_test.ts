@@ -399,6 +399,33 @@ describe("Inotify reading", () => {
     assert.equal(child.stdout.trim(), "closed", `status ${child.status} ${child.signal ?? ""}: ${child.stderr}`);
   });
 
+  it("starts the reader thread only when a consumer first has to wait", () => {
+    // In a fresh process, where no other test has started it.
+    const script = `
+      import { IN, Inotify } from ${JSON.stringify(new URL("../../mod.ts", import.meta.url).href)};
+      import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+      const threads = () => readdirSync("/proc/self/task").length;
+      const dir = mkdtempSync("/dev/shm/notiq-test-");
+      const ino = new Inotify();
+      const before = threads();
+      ino.addWatch(dir, IN.CREATE);
+      writeFileSync(dir + "/queued", "");
+      const it = ino[Symbol.asyncIterator]();
+      const queued = (await it.next()).value.name; // in the kernel already: read on this thread
+      const afterQueued = threads();
+      const waiting = it.next();
+      const afterWait = threads();
+      writeFileSync(dir + "/later", "");
+      const later = (await waiting).value.name;
+      ino.close();
+      rmSync(dir, { recursive: true });
+      console.log(JSON.stringify({ queued, later, started: [afterQueued - before, afterWait - before > 0] }));`;
+    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
+    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8" });
+    assert.equal(child.status, 0, child.stderr);
+    assert.deepEqual(JSON.parse(child.stdout), { queued: "queued", later: "later", started: [0, true] });
+  });
+
   it("closing leaks no fd, whether or not reading started", async () => {
     const before = fdCount();
     for (let i = 0; i < 3; i++) {
