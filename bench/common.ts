@@ -1,15 +1,33 @@
 /**
  * What every bench shares: the header (runtime and kernel versions), BENCH_QUICK / BENCH_JSON,
- * medians, tmpfs dirs, the sysctl guard, the C helpers under bench/c/ and the tables.
+ * medians, the sysctl guard, the C helpers under bench/c/ and the tables; tmpfs dirs, the event
+ * makers and the child processes come from peers.js.
  *
  * @module
  */
-import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { runJson, selfCommand } from "./peers.js";
+
+// Written once in peers.js, which the Node child runs too.
+export {
+  cpuSeconds,
+  makeEvents,
+  nowNs,
+  removeDir,
+  rssKiB,
+  runJson,
+  selfCommand,
+  sleep,
+  spin,
+  startGenerator,
+  tmpDir,
+  until,
+} from "./peers.js";
 
 /** BENCH_QUICK=1: seconds, not minutes; for CI, which only checks that every bench still runs. */
 export const QUICK = process.env.BENCH_QUICK === "1";
@@ -54,21 +72,6 @@ export function median(xs: number[]): number {
 /** The q-quantile (0..1) of sorted numbers, nearest rank. */
 export function quantile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
-}
-
-/** Monotonic time in nanoseconds, as a number. */
-export function nowNs(): number {
-  return Number(process.hrtime.bigint());
-}
-
-/** A fresh directory on tmpfs (/dev/shm), or the temp dir where there is none. */
-export function tmpDir(prefix: string): string {
-  const base = existsSync("/dev/shm") ? "/dev/shm" : tmpdir();
-  return mkdtempSync(join(base, `notiq-bench-${prefix}-`));
-}
-
-export function removeDir(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
 }
 
 const SYSCTL = "/proc/sys/fs/inotify/";
@@ -125,43 +128,27 @@ export function compileC(name: string): string | undefined {
 }
 
 /** Runs a compiled C helper and parses the one JSON line it prints. */
-export function runC<T>(exe: string, args: (string | number)[]): T {
-  const out = execFileSync(exe, args.map(String), { encoding: "utf8", maxBuffer: 64 << 20 });
-  return JSON.parse(out.trim().split("\n").at(-1)!) as T;
+export function runC<T>(exe: string, args: (string | number)[]): Promise<T> {
+  return runJson<T>(exe, args);
+}
+
+/** bench/peers.js, which the benches run in child processes. */
+export const PEERS_SCRIPT = join(here, "peers.js");
+
+/**
+ * The event generator for startGenerator(): bench/c/gen.c, or peers.js make-events without a C
+ * compiler (slower, but it runs in any runtime, the Node child's too).
+ */
+export function generator(): string[] {
+  const exe = compileC("gen");
+  if (exe) return [exe];
+  const [cmd, args] = selfCommand(PEERS_SCRIPT);
+  return [cmd, ...args, "make-events"];
 }
 
 process.on("exit", () => {
   if (cTemp) rmSync(cTemp, { recursive: true, force: true });
 });
-
-/** A command line that runs `script` again in this runtime (for subjects that need a process each). */
-export function selfCommand(script: string): [string, string[]] {
-  return RUNTIME === "deno" ? [process.execPath, ["run", "-A", script]] : [process.execPath, [script]];
-}
-
-/** Resident set size of this process in KiB (VmRSS). */
-export function rssKiB(): number {
-  const m = /VmRSS:\s+(\d+)/.exec(readFileSync("/proc/self/status", "utf8"));
-  return m ? Number(m[1]) : NaN;
-}
-
-/** CPU seconds (user + system, all threads) this process has used. */
-export function cpuSeconds(): number {
-  // Fields after the ")" of comm: utime is the 12th, stime the 13th, in clock ticks (100 Hz on Linux).
-  const stat = readFileSync("/proc/self/stat", "utf8");
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(f[11]) + Number(f[12])) / 100;
-}
-
-/** Busy-waits (the main thread stays blocked, as a long synchronous task would). */
-export function spin(ms: number): void {
-  const until = performance.now() + ms;
-  while (performance.now() < until) { /* busy */ }
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 /** Formats a table of rows (objects with the same keys) as aligned Markdown. */
 export function table(rows: Record<string, string | number>[]): string {
@@ -200,36 +187,4 @@ export function report(
     console.log(table(rows));
     console.log("");
   }
-}
-
-/** Waits for `check()` to be true, polling every few ms; false after `ms` without it. */
-export async function until(check: () => boolean, ms: number): Promise<boolean> {
-  const end = performance.now() + ms;
-  while (!check()) {
-    if (performance.now() > end) return false;
-    await sleep(2);
-  }
-  return true;
-}
-
-/**
- * Starts making `count` events in `dir` from another process (bench/c/gen.c, or make_events.ts
- * without a compiler), so they happen while this thread is busy. Spawning is synchronous: the
- * child runs from the moment this returns.
- */
-export function startGenerator(dir: string, count: number, prefix = "f"): Promise<{ ms: number; created: number }> {
-  const exe = compileC("gen");
-  const [cmd, args] = exe ? [exe, [dir, String(count), prefix]] : selfCommand(join(here, "make_events.ts"));
-  if (!exe) args.push(dir, String(count), prefix);
-  const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "inherit"] });
-  let out = "";
-  child.stdout!.setEncoding("utf8");
-  child.stdout!.on("data", (s: string) => void (out += s));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => {
-      if (code !== 0) reject(new Error(`event generator exited with ${code}`));
-      else resolve(JSON.parse(out.trim().split("\n").at(-1)!));
-    });
-  });
 }

@@ -1,110 +1,50 @@
 /**
  * Questions: how much CPU does watching cost while nothing happens (1,000 watched directories,
- * 10 s), and how long and how much memory does it take to start watching a 10,000-directory tree?
+ * 10 s), and how long and how much memory does it take to start watching a 10,000-directory tree
+ * recursively — notiq's watch() beside the watchers people would otherwise use, and C?
  *
  * deno run -A bench/idle_bench.ts      bun bench/idle_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
  *
- * Each subject runs in a process of its own (this file again, with IDLE_CHILD set), so CPU and RSS
- * are its own. notiq has no recursive watch() yet here: its setup is a readdir walk + addWatch per
- * directory; Deno.watchFs and fs.watch get { recursive: true } on the root; C is nftw + add_watch.
+ * Each subject runs in a process of its own, so CPU and RSS are its own: notiq and the baseline
+ * in this file again (IDLE_CHILD set), the peers in bench/peers.js (under Node too), C in
+ * bench/c/watch_tree.c. Every subject watches the root recursively: notiq watch(root) until
+ * `ready`, chokidar until its `ready`, @parcel/watcher until subscribe() resolves, Deno.watchFs
+ * and fs.watch with { recursive: true }; C is nftw + inotify_add_watch.
  *
  * @module
  */
-import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, watch as fsWatch } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { IN, Inotify } from "../mod.ts";
 import {
   compileC,
-  cpuSeconds,
   header,
   median,
   note,
-  nowNs,
   QUICK,
   removeDir,
   report,
-  rssKiB,
   runC,
-  RUNTIME,
+  runJson,
   selfCommand,
-  sleep,
   tmpDir,
 } from "./common.ts";
+import { type Peer, WORKLOADS } from "./peers.js";
+import { notiqWatch, peerNotes, peers, roundRobin, type Workload } from "./subjects.ts";
 
 const IDLE_DIRS = QUICK ? 100 : 1000;
 const IDLE_S = QUICK ? 1 : 10;
 const TREE = QUICK ? [10, 10] : [100, 99]; // 100 + 100 * 99 + the root = 10,001 directories
 const RUNS = QUICK ? 1 : 3;
-const MASK = IN.CREATE | IN.DELETE | IN.MODIFY | IN.MOVE | IN.CLOSE_WRITE | IN.ATTRIB | IN.ONLYDIR;
 
-interface ChildResult {
-  ms?: number;
-  rssKiB?: number;
-  cpu?: number;
-  watches?: number;
-}
-
-/** notiq's recursive setup until watch() exists: walk, add a watch per directory. */
-function notiqWatchTree(ino: Inotify, root: string): number {
-  let count = 0;
-  const walk = (dir: string) => {
-    ino.addWatch(dir, MASK);
-    count++;
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) walk(join(dir, entry.name));
-  };
-  walk(root);
-  return count;
-}
-
-/** Runs one subject in this process (IDLE_CHILD=subject:mode) and prints its JSON. */
-async function child(subject: string, mode: string, root: string): Promise<ChildResult> {
-  const rss0 = rssKiB();
-  const t0 = nowNs();
-  let close: () => void;
-  let watches: number | undefined;
-  let ms = NaN;
-  if (subject === "notiq") {
-    const ino = new Inotify();
-    watches = notiqWatchTree(ino, root);
-    ms = (nowNs() - t0) / 1e6; // watching: events queue in the kernel from here on
-    // Start delivering (the reader thread runs from the first iteration) so RSS and CPU include it.
-    const pending = ino[Symbol.asyncIterator]().next();
-    await sleep(0);
-    void pending;
-    close = () => ino.close();
-  } else if (subject === "Deno.watchFs") {
-    // deno-lint-ignore no-explicit-any
-    const watcher = (globalThis as any).Deno.watchFs(root, { recursive: true });
-    const pending = watcher[Symbol.asyncIterator]().next();
-    void pending;
-    close = () => watcher.close();
-  } else if (subject === "node:fs.watch") {
-    const watcher = fsWatch(root, { recursive: true }, () => {});
-    close = () => watcher.close();
-  } else if (subject === "baseline") {
-    close = () => {};
-  } else throw new Error(`unknown subject ${subject}`);
-  if (Number.isNaN(ms)) ms = (nowNs() - t0) / 1e6;
-  if (mode === "setup") {
-    await sleep(200); // let a reader thread come up before RSS is read
-    const result = { ms, rssKiB: rssKiB() - rss0, watches };
-    close();
-    return result;
-  }
-  await sleep(500);
-  const cpu0 = cpuSeconds();
-  await sleep(IDLE_S * 1000);
-  const cpu = cpuSeconds() - cpu0;
-  close();
-  return { cpu, watches };
-}
+/** The subjects this file runs in a child of its own: notiq, and the runtime doing nothing. */
+const CHILD_PEERS: Record<string, Peer> = { notiq: notiqWatch, baseline: () => () => {} };
 
 if (process.env.IDLE_CHILD) {
-  const [subject, mode, root] = process.env.IDLE_CHILD.split("|");
-  console.log(JSON.stringify(await child(subject, mode, root)));
+  const [subject, workload, options]: [string, Workload, object] = JSON.parse(process.env.IDLE_CHILD);
+  // deno-lint-ignore no-explicit-any
+  console.log(JSON.stringify(await WORKLOADS[workload](CHILD_PEERS[subject], options as any)));
   process.exit(0);
 }
 
@@ -112,9 +52,13 @@ header("idle and setup", [
   `idle: CPU seconds (user + system, all threads; /proc, 10 ms ticks) over ${IDLE_S} s with ${IDLE_DIRS} watched directories, nothing happening`,
   `setup: time to watch a tree of ${
     1 + TREE[0] + TREE[0] * TREE[1]
-  } directories (/dev/shm) and the RSS it added; each subject in its own process`,
-  "notiq setup: time of the readdir walk + addWatch per directory; RSS after its iteration started too (reader thread up)",
+  } directories (/dev/shm) recursively, until the subject says it is watching, and the RSS it added`,
+  "ready -> probe: then a symlink is made in the tree's last directory: time until its event arrives (none: not in 5 s),",
+  "which shows a subject that says ready before its watches are in place",
+  "notiq: watch(root) until `await watcher.ready`, its iteration running (reader thread up) for RSS and CPU",
   "baseline: the runtime doing nothing, for the runtime's own idle CPU and RSS noise",
+  "idle runs every subject's process of a round at once (each counts only its own CPU); setup runs them one at a time",
+  ...peerNotes(),
   `medians of ${RUNS} runs`,
 ]);
 
@@ -127,50 +71,83 @@ function makeTree(root: string, levels: number[]): void {
   }
 }
 
+interface Setup {
+  ms: number;
+  /** null: the probe's event did not arrive; undefined: no probe (C, baseline) */
+  probeMs?: number | null;
+  rssKiB: number;
+}
+
+/** A subject of this bench: runs the idle or setup workload in a process of its own. */
+interface Runner {
+  name: string;
+  peer?: boolean;
+  run: (workload: "idle" | "setup", options: object) => Promise<unknown>;
+}
+
 const idleRoot = tmpDir("idle");
 const treeRoot = tmpDir("tree");
 try {
   makeTree(idleRoot, [IDLE_DIRS - 1, 0]);
   makeTree(treeRoot, TREE);
-  const script = fileURLToPath(import.meta.url);
-  const [cmd, args] = selfCommand(script);
-  const runChild = (subject: string, mode: string, root: string): ChildResult => {
-    const r = spawnSync(cmd, args, {
-      env: { ...process.env, IDLE_CHILD: `${subject}|${mode}|${root}` },
-      encoding: "utf8",
+  const idleOptions = { root: idleRoot, seconds: IDLE_S };
+  const setupOptions = { root: treeRoot, probe: join(treeRoot, `a${TREE[0] - 1}`, `b${TREE[1] - 1}`) };
+  const [cmd, args] = selfCommand(fileURLToPath(import.meta.url));
+  const inChild = (subject: string, probe = true): Runner["run"] => (workload, options) =>
+    runJson(cmd, args, {
+      env: { IDLE_CHILD: JSON.stringify([subject, workload, probe ? options : { ...options, probe: undefined }]) },
     });
-    if (r.status !== 0) throw new Error(`${subject} ${mode} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout.trim().split("\n").at(-1)!);
-  };
   const exe = compileC("watch_tree");
-  const subjects = ["notiq", RUNTIME === "deno" ? "Deno.watchFs" : "node:fs.watch", ...(exe ? ["C"] : []), "baseline"];
-  if (!exe) note("C subject skipped: no C compiler");
-  const idle = new Map<string, number[]>(subjects.map((s) => [s, []]));
-  const setupMs = new Map<string, number[]>(subjects.map((s) => [s, []]));
-  const setupRss = new Map<string, number[]>(subjects.map((s) => [s, []]));
-  for (let run = 0; run < RUNS; run++) {
-    for (const s of subjects) {
-      const i = s === "C" ? runC<ChildResult>(exe!, [idleRoot, "idle", IDLE_S]) : runChild(s, "idle", idleRoot);
-      idle.get(s)!.push(i.cpu!);
-      const t = s === "C" ? runC<ChildResult>(exe!, [treeRoot, "setup"]) : runChild(s, "setup", treeRoot);
-      setupMs.get(s)!.push(t.ms!);
-      setupRss.get(s)!.push(t.rssKiB!);
-    }
-  }
-  const notiqMs = median(setupMs.get("notiq")!), cMs = exe ? median(setupMs.get("C")!) : NaN;
-  const notiqCpu = median(idle.get("notiq")!);
+  const runners: Runner[] = [
+    { name: "notiq watch()", run: inChild("notiq") },
+    ...(await peers("own process")).map((p) => ({ name: p.name, peer: true, run: p.run })),
+  ];
+  if (exe) {
+    runners.push({
+      name: "C (nftw + inotify_add_watch)",
+      run: (w) => runC(exe, w === "idle" ? [idleRoot, "idle", IDLE_S] : [treeRoot, "setup"]),
+    });
+  } else note("C subject skipped: no C compiler");
+  runners.push({ name: "baseline", run: inChild("baseline", false) });
+
+  // Idle: each round's processes all at once (each counts only its own CPU, and all wait); setup: one at a time.
+  const idle = new Map(
+    (await roundRobin(
+      runners.map((r) => ({ ...r, run: () => r.run("idle", idleOptions) as Promise<{ cpu: number }> })),
+      RUNS,
+      { concurrent: true },
+    )).map(([s, rs]) => [s.name, median(rs.map((r) => r.cpu))]),
+  );
+  const setup = await roundRobin(
+    runners.map((r) => ({ ...r, run: () => r.run("setup", setupOptions) as Promise<Setup> })),
+    RUNS,
+  );
+  const msOf = (rs: Setup[]) => median(rs.map((r) => r.ms));
+  const notiqMs = msOf(setup.find(([s]) => s.name === "notiq watch()")![1]);
+  const notiqCpu = idle.get("notiq watch()")!;
+  const c = setup.find(([s]) => s.name.startsWith("C "))?.[1];
+  const cMs = c ? msOf(c) : NaN;
   report(
     "idle",
-    subjects.map((s) => ({
-      subject: s === "node:fs.watch" ? "node:fs.watch (Bun)" : s,
-      [`idle CPU s / ${IDLE_S} s`]: median(idle.get(s)!),
-      "idle x notiq": notiqCpu > 0 ? median(idle.get(s)!) / notiqCpu : "n/a (notiq 0)",
-      "setup ms": median(setupMs.get(s)!),
-      "setup x C": exe ? median(setupMs.get(s)!) / cMs : "n/a",
-      "setup x notiq": median(setupMs.get(s)!) / notiqMs,
-      "RSS added MiB": median(setupRss.get(s)!) / 1024,
-      "runs setup ms": setupMs.get(s)!.map((x) => x.toFixed(0)).join(" "),
-    })),
+    setup.map(([{ name }, rs]) => {
+      const cpu = idle.get(name) ?? NaN;
+      const probes = rs.map((r) => r.probeMs);
+      return {
+        subject: name,
+        [`idle CPU s / ${IDLE_S} s`]: Number.isNaN(cpu) ? "failed" : cpu,
+        "idle x notiq": notiqCpu > 0 ? cpu / notiqCpu : "n/a (notiq 0)",
+        "setup ms": msOf(rs),
+        "setup x C": c ? msOf(rs) / cMs : "n/a",
+        "setup x notiq": msOf(rs) / notiqMs,
+        "ready -> probe ms": probes.includes(undefined)
+          ? "n/a"
+          : probes.includes(null)
+          ? "none"
+          : median(probes as number[]),
+        "RSS added MiB": median(rs.map((r) => r.rssKiB)) / 1024,
+        "runs setup ms": rs.map((r) => r.ms.toFixed(0)).join(" "),
+      };
+    }),
     { idleDirs: IDLE_DIRS, idleSeconds: IDLE_S, runs: RUNS },
   );
 } finally {

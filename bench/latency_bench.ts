@@ -10,153 +10,92 @@
  * @module
  */
 import process from "node:process";
-import { symlinkSync, watch as fsWatch } from "node:fs";
 import { IN, Inotify } from "../mod.ts";
-import {
-  compileC,
-  header,
-  median,
-  note,
-  nowNs,
-  quantile,
-  QUICK,
-  removeDir,
-  report,
-  runC,
-  RUNTIME,
-  tmpDir,
-} from "./common.ts";
+import { compileC, header, median, note, quantile, QUICK, removeDir, report, runC, tmpDir } from "./common.ts";
+import { latency, roundTrips } from "./peers.js";
+import { notiqInotify, peerNotes, peers, roundRobin, type Subject } from "./subjects.ts";
 
 const ITER = QUICK ? 100 : 1000;
 const WARMUP = QUICK ? 10 : 100;
 const RUNS = QUICK ? 1 : 3;
+// @parcel/watcher holds each event ~50 ms (it waits for quiet): a tenth of the iterations keeps its run in seconds.
+const SLOW_ITER = ITER / 10, SLOW_WARMUP = WARMUP / 10;
+const SLOW = new Set(["@parcel/watcher (Deno)", "@parcel/watcher (Bun)"]);
 
 header(`latency: make a file in a watched dir, then wait for its event; ${ITER} iterations`, [
   "time from before symlink(2) (a new distinct name each time) to the consumer holding its event (notiq: IN_CREATE)",
+  "every subject but one is parked, waiting, when the event is made (notiq: its iteration's next() pending; the reader",
+  'thread wakes it); "notiq batches(), next() after the write" asks after each symlink(2): it finds the ring empty and',
+  "reads the fd itself, one read(2) and no thread wake-up (the fast path; this bench's notiq rows before the peers came)",
   "why not write(2) to one file: Bun's fs.watch drops a repeat change of the same file made right after the last one",
   `${WARMUP} unmeasured iterations first; p50/p99 per run, medians of ${RUNS} runs`,
+  `@parcel/watcher: ${SLOW_ITER} iterations after ${SLOW_WARMUP} (each takes its ~50 ms batching wait)`,
+  ...peerNotes(),
 ]);
 
-/** Runs `ITER` write -> wait round trips; `wait` resolves once the event for the write arrived. */
-async function sample(dir: string, wait: () => Promise<void>): Promise<number[]> {
-  const us: number[] = [];
-  // A watcher that never delivers must not let the process exit (or hang) silently.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), 10_000)));
-  try {
-    for (let i = 0; i < WARMUP + ITER; i++) {
-      const t0 = nowNs();
-      symlinkSync("x", `${dir}/n${i}`);
-      if (await Promise.race([wait(), timeout]) === "timeout") throw new Error(`no event for write #${i} after 10 s`);
-      if (i >= WARMUP) us.push((nowNs() - t0) / 1e3);
-    }
-  } finally {
-    clearTimeout(timer);
-  }
-  return us;
-}
+type Result = Awaited<ReturnType<typeof latency>>;
 
-async function notiqBatches(): Promise<number[]> {
+/** batches() asked after each write: the main thread reads the already queued event itself. */
+async function notiqAskedAfterWrite(): Promise<Result> {
   const dir = tmpDir("latency");
   const ino = new Inotify();
   try {
     ino.addWatch(dir, IN.CREATE);
     const it = ino.batches()[Symbol.asyncIterator]();
-    return await sample(dir, async () => {
-      for (;;) {
-        const r = await it.next();
-        for (const ev of r.value!) if (ev.mask & IN.CREATE) return;
-      }
-    });
+    const created = async () => {
+      for (;;) for (const ev of (await it.next()).value!) if (ev.mask & IN.CREATE) return;
+    };
+    return { us: await roundTrips(dir, options, created), repeated: 0 };
   } finally {
     ino.close();
     removeDir(dir);
   }
 }
 
-async function notiqForAwait(): Promise<number[]> {
-  const dir = tmpDir("latency");
-  const ino = new Inotify();
-  try {
-    ino.addWatch(dir, IN.CREATE);
-    const it = ino[Symbol.asyncIterator]();
-    return await sample(dir, async () => {
-      while (!((await it.next()).value!.mask & IN.CREATE));
-    });
-  } finally {
-    ino.close();
-    removeDir(dir);
-  }
-}
-
-async function denoWatchFs(): Promise<number[]> {
-  const dir = tmpDir("latency");
-  // deno-lint-ignore no-explicit-any
-  const watcher = (globalThis as any).Deno.watchFs(dir, { recursive: false });
-  const it = watcher[Symbol.asyncIterator]();
-  try {
-    return await sample(dir, async () => {
-      await it.next(); // Deno reports a new dangling symlink as kind "remove": any event will do
-    });
-  } finally {
-    watcher.close();
-    removeDir(dir);
-  }
-}
-
-async function nodeFsWatch(): Promise<number[]> {
-  const dir = tmpDir("latency");
-  let arrived = () => {};
-  const watcher = fsWatch(dir, () => arrived());
-  try {
-    return await sample(dir, () => new Promise<void>((resolve) => (arrived = resolve)));
-  } finally {
-    watcher.close();
-    removeDir(dir);
-  }
-}
-
-function cReader(exe: string): number[] {
+async function cReader(exe: string): Promise<Result> {
   const dir = tmpDir("latency");
   try {
-    return runC<{ us: number[] }>(exe, [dir, WARMUP + ITER]).us.slice(WARMUP);
+    const r = await runC<{ us: number[] }>(exe, [dir, WARMUP + ITER]);
+    return { us: r.us.slice(WARMUP), repeated: 0 };
   } finally {
     removeDir(dir);
   }
 }
 
+const options = { iterations: ITER, warmup: WARMUP };
+const slowOptions = { iterations: SLOW_ITER, warmup: SLOW_WARMUP };
 const exe = compileC("latency");
-const subjects: [string, () => Promise<number[]> | number[]][] = [
-  ["notiq batches()", notiqBatches],
-  ["notiq for await", notiqForAwait],
-  RUNTIME === "deno" ? ["Deno.watchFs", denoWatchFs] : ["node:fs.watch (Bun)", nodeFsWatch],
+const subjects: Subject<Result>[] = [
+  { name: "notiq batches()", run: () => latency(notiqInotify("batches()"), options) },
+  { name: "notiq for await", run: () => latency(notiqInotify("for await"), options) },
+  { name: "notiq batches(), next() after the write", run: notiqAskedAfterWrite },
+  ...(await peers("this process")).map((p) => ({
+    name: p.name,
+    peer: true,
+    run: () => p.run<Result>("latency", SLOW.has(p.name) ? slowOptions : options),
+  })),
 ];
-if (RUNTIME === "deno") subjects.push(["node:fs.watch (Deno)", nodeFsWatch]);
-if (exe) subjects.push(["C reader (poll + read)", () => cReader(exe)]);
+if (exe) subjects.push({ name: "C reader (poll + read)", run: () => cReader(exe) });
 else note("C reader skipped: no C compiler");
 
-const p50s = new Map<string, number[]>(subjects.map(([n]) => [n, []]));
-const p99s = new Map<string, number[]>(subjects.map(([n]) => [n, []]));
-for (let run = 0; run < RUNS; run++) {
-  for (const [name, fn] of subjects) {
-    if (process.env.BENCH_DEBUG) console.error(`run ${run}: ${name}`);
-    const us = (await fn()).sort((a, b) => a - b);
-    p50s.get(name)!.push(quantile(us, 0.5));
-    p99s.get(name)!.push(quantile(us, 0.99));
-  }
-}
-const base50 = median(p50s.get("notiq batches()")!), base99 = median(p99s.get("notiq batches()")!);
+if (process.env.BENCH_DEBUG) { for (const s of subjects) note(`subject: ${s.name}`); }
+const rows = (await roundRobin(subjects, RUNS)).map(([{ name }, rs]) => {
+  const sorted = rs.map((r) => r.us.sort((a, b) => a - b));
+  return { name, p50s: sorted.map((us) => quantile(us, 0.5)), p99s: sorted.map((us) => quantile(us, 0.99)) };
+});
+const base = rows.find((r) => r.name === "notiq batches()")!;
+const base50 = median(base.p50s), base99 = median(base.p99s);
 report(
   "latency",
-  subjects.map(([name]) => {
-    const p50 = median(p50s.get(name)!), p99 = median(p99s.get(name)!);
+  rows.map(({ name, p50s, p99s }) => {
+    const p50 = median(p50s), p99 = median(p99s);
     return {
       subject: name,
       "p50 µs": p50,
       "p99 µs": p99,
       "p50 x notiq batches": p50 / base50,
       "p99 x notiq batches": p99 / base99,
-      "runs p50/p99": p50s.get(name)!.map((x, i) => `${x.toFixed(0)}/${p99s.get(name)![i].toFixed(0)}`).join(" "),
+      "runs p50/p99": p50s.map((x, i) => `${x.toFixed(0)}/${p99s[i].toFixed(0)}`).join(" "),
     };
   }),
   { iterations: ITER, runs: RUNS },

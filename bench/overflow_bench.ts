@@ -18,7 +18,18 @@
  */
 import process from "node:process";
 import { IN, Inotify } from "../mod.ts";
-import { header, QUICK, readSysctl, removeDir, report, sleep, startGenerator, tmpDir, withSysctl } from "./common.ts";
+import {
+  generator,
+  header,
+  QUICK,
+  readSysctl,
+  removeDir,
+  report,
+  sleep,
+  startGenerator,
+  tmpDir,
+  withSysctl,
+} from "./common.ts";
 
 const N = QUICK ? 20_000 : 100_000;
 const QUEUE = 16384;
@@ -63,7 +74,7 @@ async function cell(ringSize: number, delayMs: number): Promise<Cell> {
         if (delayMs > 0) await sleep(delayMs);
       }
     })();
-    const gen = await startGenerator(dir, N);
+    const gen = await startGenerator(generator(), dir, N);
     while (performance.now() - lastAt < QUIET_MS + delayMs) await sleep(20);
     ino.close();
     await consume;

@@ -140,7 +140,7 @@ if (exe) {
   try {
     const file = join(dir, "records.bin");
     writeFileSync(file, named);
-    c = runC(exe, [file, QUICK ? 2000 : 200000]);
+    c = await runC(exe, [file, QUICK ? 2000 : 200000]);
   } finally {
     removeDir(dir);
   }
