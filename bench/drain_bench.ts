@@ -9,6 +9,8 @@
  *
  * @module
  */
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { IN, Inotify } from "../mod.ts";
 import {
   compileC,
@@ -22,6 +24,8 @@ import {
   removeDir,
   report,
   runC,
+  runJson,
+  selfCommand,
   tmpDir,
   withSysctl,
 } from "./common.ts";
@@ -33,9 +37,17 @@ const RUNS = QUICK ? 1 : 5;
 const PEER_RUNS = QUICK ? 1 : 3; // chokidar takes ~10 s a run, the lossy ones wait out the stall
 const STALL_MS = QUICK ? 1000 : 3000; // a subject that delivers nothing for this long has lost the rest
 
+// DRAIN_NEW_PROCESS=1: one kernel->JS run of batches() in this new process, as JSON.
+if (process.env.DRAIN_NEW_PROCESS) {
+  console.log(JSON.stringify(await notiqKernelToJs("batches()")));
+  process.exit(0);
+}
+
 header(`drain: ${N} events queued while nothing reads, then time until the consumer has them all`, [
   "events: one symlink per distinct name (f0000000...) in a watched dir on /dev/shm -> one IN_CREATE each",
-  "kernel->JS: the events wait in the kernel queue and reading starts at t0 (notiq's reader thread, spawned parked at addWatch, starts reading at t0)",
+  "kernel->JS: the events wait in the kernel queue and reading starts at t0; notiq's main thread reads what is queued, and the",
+  "process's reader thread (started before the runs, as any consumer that once waited starts it) takes the ring at the first",
+  'next() and reads alongside; "new process": a process where no reader thread runs yet, so the main thread reads alone',
   "buffer->JS: the subject was watching, its first event (a sentinel) delivered, while the main thread made the events: its reader",
   "thread, if it has one (notiq, Deno.watchFs, parcel), drained the kernel meanwhile; Node's libuv reads on the event loop, so there",
   "the events wait in the kernel as in kernel->JS",
@@ -51,6 +63,20 @@ header(`drain: ${N} events queued while nothing reads, then time until the consu
 ]);
 
 type Result = Awaited<ReturnType<typeof drain>>;
+
+/** Starts the process's reader thread: a consumer that waited once, as any running one has. */
+async function startReaderThread(): Promise<void> {
+  const dir = tmpDir("drain");
+  try {
+    using ino = new Inotify();
+    ino.addWatch(dir, IN.CREATE);
+    const first = ino[Symbol.asyncIterator]().next(); // finds nothing: waits, and the thread starts
+    makeEvents(dir, 1, "start-");
+    await first;
+  } finally {
+    removeDir(dir);
+  }
+}
 
 /** kernel->JS: all N events wait in the kernel queue, and notiq starts reading at t0. */
 async function notiqKernelToJs(api: NotiqApi): Promise<Result> {
@@ -86,6 +112,11 @@ const options = { n: N, stallMs: STALL_MS };
 const exe = compileC("drain");
 const subjects: Subject<Result>[] = [
   { name: "notiq batches()", measured: "kernel->JS", run: () => notiqKernelToJs("batches()") },
+  {
+    name: "notiq batches()",
+    measured: "kernel->JS, new process",
+    run: () => runJson<Result>(...selfCommand(fileURLToPath(import.meta.url)), { env: { DRAIN_NEW_PROCESS: "1" } }),
+  },
   { name: "notiq batches()", measured: "buffer->JS", run: () => drain(notiqInotify("batches()"), options) },
   { name: "notiq for await", measured: "kernel->JS", run: () => notiqKernelToJs("for await") },
   { name: "notiq for await", measured: "buffer->JS", run: () => drain(notiqInotify("for await"), options) },
@@ -100,6 +131,7 @@ const subjects: Subject<Result>[] = [
 if (exe) subjects.push({ name: "C reader", measured: "kernel->user", run: () => cReader(exe) });
 else note("C reader skipped: no C compiler");
 
+await startReaderThread();
 const rows = await withSysctl(
   "max_queued_events",
   Math.max(readSysctl("max_queued_events"), 2 * N),

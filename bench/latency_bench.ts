@@ -11,7 +11,7 @@
  */
 import process from "node:process";
 import { IN, Inotify } from "../mod.ts";
-import { compileC, header, median, note, quantile, QUICK, removeDir, report, runC, tmpDir } from "./common.ts";
+import { compileC, header, median, note, nowNs, quantile, QUICK, removeDir, report, runC, tmpDir } from "./common.ts";
 import { latency, roundTrips } from "./peers.js";
 import { notiqInotify, peerNotes, peers, roundRobin, type Subject } from "./subjects.ts";
 
@@ -43,7 +43,7 @@ async function notiqAskedAfterWrite(): Promise<Result> {
     ino.addWatch(dir, IN.CREATE);
     const it = ino.batches()[Symbol.asyncIterator]();
     const created = async () => {
-      for (;;) for (const ev of (await it.next()).value!) if (ev.mask & IN.CREATE) return;
+      for (;;) for (const ev of (await it.next()).value!) if (ev.mask & IN.CREATE) return nowNs();
     };
     return { us: await roundTrips(dir, options, created), repeated: 0 };
   } finally {

@@ -408,7 +408,8 @@ export async function latency(peer, options) {
   const tally = new Tally(options.warmup + options.iterations);
   const stop = await peer(dir, false, tally);
   try {
-    return { us: await roundTrips(dir, options, (i) => tally.reach(i + 1)), repeated: tally.repeated };
+    const arrival = (/** @type {number} */ i) => tally.reach(i + 1).then(() => tally.lastAt);
+    return { us: await roundTrips(dir, options, arrival), repeated: tally.repeated };
   } finally {
     await stop();
     removeDir(dir);
@@ -416,11 +417,13 @@ export async function latency(peer, options) {
 }
 
 /**
- * The latency loop: makes event `i` in `dir` (a symlink named eventName(i)), awaits `arrival(i)`;
- * µs of each round trip after the first `warmup`. Fails after 10 s without an arrival.
+ * The latency loop: makes event `i` in `dir` (a symlink named eventName(i)), awaits `arrival(i)`,
+ * which resolves with the nowNs() at which the consumer held the event (what the consumer does
+ * after that, e.g. asking for the next one, is not counted); µs of each round trip after the
+ * first `warmup`. Fails after 10 s without an arrival.
  * @param {string} dir
  * @param {{ iterations: number, warmup: number }} options
- * @param {(i: number) => Promise<unknown>} arrival
+ * @param {(i: number) => Promise<number>} arrival
  */
 export async function roundTrips(dir, { iterations, warmup }, arrival) {
   /** @type {number[]} */
@@ -436,9 +439,10 @@ export async function roundTrips(dir, { iterations, warmup }, arrival) {
       const path = `${dir}/${eventName(i)}`;
       const t0 = nowNs();
       symlinkSync("x", path);
-      if (await Promise.race([arrival(i), stalled]) === STALLED) throw new Error(`no event for #${i} in 10 s`);
+      const heldAt = await Promise.race([arrival(i), stalled]);
+      if (heldAt === STALLED) throw new Error(`no event for #${i} in 10 s`);
       progressAt = nowNs();
-      if (i >= warmup) us.push((progressAt - t0) / 1e3);
+      if (i >= warmup) us.push((heldAt - t0) / 1e3);
     }
     return us;
   } finally {

@@ -48,9 +48,13 @@ export function notiqInotify(api: NotiqApi): Peer {
   };
 }
 
-/** notiq's watch() as a peer: watching once `ready` resolves, its iteration running from the start. */
+/**
+ * notiq's watch() as a peer: watching once `ready` resolves (events are kept from then on); its
+ * iteration starts after that, as `await watcher.ready` then `for await` does.
+ */
 export const notiqWatch: Peer = async (dir, recursive, tally) => {
   const watcher = watch(dir, { recursive });
+  await watcher.ready;
   const reading = (async () => {
     for await (const ev of watcher) {
       if (ev.kind === "overflow" || ev.kind === "error") tally.loss(ev.kind);
@@ -58,7 +62,6 @@ export const notiqWatch: Peer = async (dir, recursive, tally) => {
       tally.arrived();
     }
   })();
-  await watcher.ready;
   return async () => {
     await watcher.close();
     await reading;

@@ -7,6 +7,8 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
+  readSync,
   renameSync,
   rmdirSync,
   symlinkSync,
@@ -14,6 +16,8 @@ import {
   writeFileSync,
   writeSync,
 } from "node:fs";
+import { Buffer } from "node:buffer";
+import { setImmediate } from "node:timers";
 import { pathToFileURL } from "node:url";
 import { describeMask, IN, Inotify, type InotifyEvent, SyscallError } from "../../mod.ts";
 import { assertFdCount, canSetSysctl, collect, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
@@ -380,6 +384,33 @@ describe("Inotify reading", () => {
       ino.close();
       assert.deepEqual(await deadline(pending, 1000, "the pending next() to end"), { done: true, value: undefined });
       console.log(`close() -> done in ${(performance.now() - start).toFixed(2)} ms`);
+    }));
+
+  it("close() during a wait never reads the fd number again, once another file has it", () =>
+    withQueue(async (dir, ino) => {
+      ino.addWatch(dir, IN.CREATE);
+      const inotifyFds = () =>
+        readdirSync("/proc/self/fd").filter((fd) => {
+          try {
+            return readlinkSync(`/proc/self/fd/${fd}`) === "anon_inode:inotify";
+          } catch {
+            return false;
+          }
+        }).map(Number);
+      const [fd] = inotifyFds();
+      const pending = ino[Symbol.asyncIterator]().next(); // waits; looks again at the next turn of the loop
+      ino.close();
+      writeFileSync(`${dir}/other`, "hello");
+      const other = openSync(`${dir}/other`, "r"); // the lowest free number: the inotify fd's
+      try {
+        assert.equal(other, fd, "the file got the closed fd's number");
+        assert.deepEqual(await pending, { done: true, value: undefined });
+        await new Promise((r) => setImmediate(r));
+        const bytes = Buffer.alloc(16);
+        assert.equal(bytes.toString("utf8", 0, readSync(other, bytes)), "hello", "nothing read it before us");
+      } finally {
+        closeSync(other);
+      }
     }));
 
   it("close() right after the first read, while the reader thread still loads, returns at once", () => {

@@ -45,6 +45,7 @@ function fakeHost(fail: Record<string, number> = {}, caps = [0xff, 0x07]) {
   const host: Host = {
     sys: sys as Sys,
     reader: {
+      started: false,
       add: () => {
         throw new Error("no reader in these tests");
       },
