@@ -115,7 +115,7 @@ export function compileC(name: string): string | undefined {
   for (const cc of ["gcc", "cc"]) {
     cTemp ??= mkdtempSync(join(tmpdir(), "notiq-bench-c-"));
     const out = join(cTemp, name);
-    const r = spawnSync(cc, ["-O2", "-march=native", "-o", out, source], { encoding: "utf8" });
+    const r = spawnSync(cc, ["-O2", "-march=native", "-pthread", "-o", out, source], { encoding: "utf8" });
     if (r.status === 0) {
       exe = out;
       break;

@@ -28,6 +28,8 @@ header(`latency: make a file in a watched dir, then wait for its event; ${ITER} 
   'thread wakes it); "notiq batches(), next() after the write" asks after each symlink(2): it finds the ring empty and',
   "reads the fd itself, one read(2) and no thread wake-up (the fast path; this bench's notiq rows before the peers came)",
   "why not write(2) to one file: Bun's fs.watch drops a repeat change of the same file made right after the last one",
+  "C reader: this thread polls and reads; C, reader thread parked in poll(): another thread does, as notiq's reader does,",
+  "and this one spins until it has the event: the floor of that design (the kernel wakes the reader inside symlink(2))",
   `${WARMUP} unmeasured iterations first; p50/p99 per run, medians of ${RUNS} runs`,
   `@parcel/watcher: ${SLOW_ITER} iterations after ${SLOW_WARMUP} (each takes its ~50 ms batching wait)`,
   ...peerNotes(),
@@ -52,10 +54,11 @@ async function notiqAskedAfterWrite(): Promise<Result> {
   }
 }
 
-async function cReader(exe: string): Promise<Result> {
+/** bench/c/latency.c: this thread polls and reads, or (`thread`) a reader thread parked in poll() does. */
+async function cReader(exe: string, mode: "" | "thread"): Promise<Result> {
   const dir = tmpDir("latency");
   try {
-    const r = await runC<{ us: number[] }>(exe, [dir, WARMUP + ITER]);
+    const r = await runC<{ us: number[] }>(exe, [dir, WARMUP + ITER, ...(mode ? [mode] : [])]);
     return { us: r.us.slice(WARMUP), repeated: 0 };
   } finally {
     removeDir(dir);
@@ -75,8 +78,10 @@ const subjects: Subject<Result>[] = [
     run: () => p.run<Result>("latency", SLOW.has(p.name) ? slowOptions : options),
   })),
 ];
-if (exe) subjects.push({ name: "C reader (poll + read)", run: () => cReader(exe) });
-else note("C reader skipped: no C compiler");
+if (exe) {
+  subjects.push({ name: "C reader (poll + read)", run: () => cReader(exe, "") });
+  subjects.push({ name: "C, reader thread parked in poll()", run: () => cReader(exe, "thread") });
+} else note("C reader skipped: no C compiler");
 
 if (process.env.BENCH_DEBUG) { for (const s of subjects) note(`subject: ${s.name}`); }
 const rows = (await roundRobin(subjects, RUNS)).map(([{ name }, rs]) => {

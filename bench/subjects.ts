@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
+import { setImmediate } from "node:timers";
 import { IN, Inotify, watch } from "../mod.ts";
 import { note, PEERS_SCRIPT, runJson, RUNTIME, selfCommand } from "./common.ts";
 import { loadPeer, type Peer, type Tally, WORKLOADS } from "./peers.js";
@@ -49,19 +50,21 @@ export function notiqInotify(api: NotiqApi): Peer {
 }
 
 /**
- * notiq's watch() as a peer: watching once `ready` resolves (events are kept from then on); its
- * iteration starts after that, as `await watcher.ready` then `for await` does.
+ * notiq's watch() as a peer: watching once `ready` resolves (events are kept from then on). Its
+ * iteration starts at the next turn of the event loop, as after `await watcher.ready` in a
+ * program, so setup times end at `ready`; the reader thread starts when that iteration first
+ * waits.
  */
 export const notiqWatch: Peer = async (dir, recursive, tally) => {
   const watcher = watch(dir, { recursive });
   await watcher.ready;
-  const reading = (async () => {
+  const reading = new Promise((next) => setImmediate(next)).then(async () => {
     for await (const ev of watcher) {
       if (ev.kind === "overflow" || ev.kind === "error") tally.loss(ev.kind);
       else tally.seen(ev.path);
       tally.arrived();
     }
-  })();
+  });
   return async () => {
     await watcher.close();
     await reading;

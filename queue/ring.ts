@@ -179,7 +179,8 @@ export class Ring {
     try {
       await new Promise<void>((resolve) => {
         waiting.value.then(() => resolve());
-        looking = setImmediate(() => (look() || this.published() !== token) && resolve());
+        const published = () => this.published() !== token; // by the reader, meanwhile
+        looking = setImmediate(() => (published() || look() || published()) && resolve());
       });
     } finally {
       keepAlive.release();
