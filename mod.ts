@@ -35,8 +35,9 @@ const host: Host = { sys, reader: new ReaderThread(sys, spawnReaderThread) };
 
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
- * objects) or `batches()` (zero-copy views). A reader thread drains the kernel queue into a ring
- * from the first iteration on, so events are not lost while the JavaScript thread is busy.
+ * objects) or `batches()` (zero-copy views). Reading starts with the first iteration; from the
+ * first time it waits (or the next turn of the event loop) a reader thread also drains the kernel
+ * queue into a ring, so events are not lost while the JavaScript thread is busy.
  *
  * @example Reading events
  * ```ts
@@ -71,8 +72,8 @@ export class Inotify extends InotifyCore {
  * One general notification queue (Linux >= 5.8 with `CONFIG_WATCH_QUEUE`): a pipe opened with
  * `O_NOTIFICATION_PIPE` that the kernel writes notification records into — today, changes to
  * keys and keyrings watched with {@linkcode WatchQueue.watchKey}. Read them with `for await`
- * (plain objects) or `batches()` (zero-copy views); a reader thread drains the kernel queue into a
- * ring from the first iteration on.
+ * (plain objects) or `batches()` (zero-copy views); as for `Inotify`, a reader thread drains the
+ * kernel queue into a ring once the iteration has started.
  *
  * Kernel facts worth knowing: the queue holds `size` notes (rounded up to pages of 32); when it is
  * full, the kernel drops notifications and the next read carries a `LOSS` notification, which this

@@ -61,7 +61,7 @@ export interface ReaderJob {
 
 /** The process's reader thread, as a {@linkcode Drain} uses it (queue/reader.ts). */
 export interface Reader {
-  /** True once the thread was started (by the first {@linkcode add}). */
+  /** True while a thread runs: from the first {@linkcode add} until the thread fails. */
   readonly started: boolean;
   /** Hands a ring to the thread; `onError` hears if the thread dies. Returns how to let go. */
   add(job: ReaderJob, onError: (err: Error) => void): () => void;
@@ -345,7 +345,8 @@ export interface DrainOptions {
 }
 
 /**
- * A nonblocking fd that, from the first {@linkcode next} on, the reader thread drains into a ring.
+ * A nonblocking fd that, from the first {@linkcode next} on, the consumer and the reader thread
+ * drain into a ring (see {@linkcode next} for when the thread takes it).
  * Holds no reference to the queue that uses it, so it can be a FinalizationRegistry's held
  * value: {@linkcode close} is safe to call from a finalizer.
  */
