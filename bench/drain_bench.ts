@@ -64,20 +64,6 @@ header(`drain: ${N} events queued while nothing reads, then time until the consu
 
 type Result = Awaited<ReturnType<typeof drain>>;
 
-/** Starts the process's reader thread: a consumer that waited once, as any running one has. */
-async function startReaderThread(): Promise<void> {
-  const dir = tmpDir("drain");
-  try {
-    using ino = new Inotify();
-    ino.addWatch(dir, IN.CREATE);
-    const first = ino[Symbol.asyncIterator]().next(); // finds nothing: waits, and the thread starts
-    makeEvents(dir, 1, "start-");
-    await first;
-  } finally {
-    removeDir(dir);
-  }
-}
-
 /** kernel->JS: all N events wait in the kernel queue, and notiq starts reading at t0. */
 async function notiqKernelToJs(api: NotiqApi): Promise<Result> {
   const dir = tmpDir("drain");
@@ -131,7 +117,8 @@ const subjects: Subject<Result>[] = [
 if (exe) subjects.push({ name: "C reader", measured: "kernel->user", run: () => cReader(exe) });
 else note("C reader skipped: no C compiler");
 
-await startReaderThread();
+// One small drain first: its wait starts the process's reader thread, as any consumer's wait does.
+await drain(notiqInotify("batches()"), { n: 1, stallMs: STALL_MS });
 const rows = await withSysctl(
   "max_queued_events",
   Math.max(readSysctl("max_queued_events"), 2 * N),

@@ -44,6 +44,11 @@ export interface FileStat {
   readonly mtimeMs: number;
 }
 
+/** `dir/name`, for a `dir` that may end with a slash (the root, `/`). */
+export function join(dir: string, name: string): string {
+  return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
+}
+
 /** Bytes of `struct linux_dirent64` before its name: d_ino, d_off, d_reclen, d_type. */
 const DIRENT_HEADER = 19;
 
@@ -60,7 +65,6 @@ export class DirentCursor {
   nameEnd = 0;
   readonly #bytes: Uint8Array;
   readonly #view: DataView;
-  #at = 0;
   #next = 0;
   #end = 0;
 
@@ -81,7 +85,7 @@ export class DirentCursor {
    * @throws {RangeError} If a record's length does not fit the bytes, or its name has no NUL.
    */
   next(): boolean {
-    const at = this.#at = this.#next;
+    const at = this.#next;
     const left = this.#end - at;
     if (left <= 0) return false;
     if (left < DIRENT_HEADER + 1) throw new RangeError(`Cannot decode dirent at byte ${at}: only ${left} bytes left`);
@@ -161,7 +165,7 @@ export class FsCalls {
     for (let i = 0; i < entries.length; i++) {
       const entry = entries[i];
       if (entry.type !== FILE_TYPE.UNKNOWN) continue;
-      const type = this.lstat(`${path.endsWith("/") ? path : path + "/"}${entry.name}`)?.type ?? FILE_TYPE.UNKNOWN;
+      const type = this.lstat(join(path, entry.name))?.type ?? FILE_TYPE.UNKNOWN;
       entries[i] = { name: entry.name, type };
     }
     return entries;

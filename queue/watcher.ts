@@ -14,7 +14,7 @@ import { resolve } from "node:path";
 import { setImmediate } from "node:timers";
 import { abortError, SyscallError } from "./errors.ts";
 import { describe, toPath } from "./args.ts";
-import { type DirEntry, FILE_TYPE, FsCalls } from "./fs_calls.ts";
+import { type DirEntry, FILE_TYPE, FsCalls, join } from "./fs_calls.ts";
 import { type InotifyBatch, InotifyCore, type InotifyOptions } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { type MoveHalf, RENAME_WAIT_MS, RenamePairing } from "./rename_pairing.ts";
@@ -170,10 +170,6 @@ class Node {
     this.parent = parent;
     this.children = isDirectory ? new Map() : undefined;
   }
-}
-
-function join(dir: string, name: string): string {
-  return dir.endsWith("/") ? dir + name : `${dir}/${name}`;
 }
 
 function pathOf(node: Node): string {
