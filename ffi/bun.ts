@@ -1,9 +1,10 @@
 /** The {@linkcode Sys} table for Bun: `bun:ffi` `dlopen` of libc. @module */
+import { read as readOnPool } from "node:fs";
 import type { Arg, Sys } from "./types.ts";
 
 // The specifier is a variable so that Deno's type check does not try to resolve `bun:ffi`.
 const BUN_FFI = "bun:ffi";
-const { dlopen, ptr, read: peek } = await import(BUN_FFI);
+const { dlopen, ptr, read: peek, toArrayBuffer } = await import(BUN_FFI);
 
 const symbols = {
   inotify_init1: { args: ["i32"], returns: "i32" }, // int (int flags)
@@ -20,6 +21,11 @@ const symbols = {
   eventfd: { args: ["u32", "i32"], returns: "i32" }, // int (unsigned int initval, int flags)
   pipe2: { args: ["ptr", "i32"], returns: "i32" }, // int (int pipefd[2], int flags)
   syscall: { args: ["i64", "u64", "u64", "u64", "u64", "u64"], returns: "i64_fast" }, // long (long number, ...)
+  statfs: { args: ["ptr", "ptr"], returns: "i32" }, // int (const char *path, struct statfs *buf)
+  memfd_create: { args: ["ptr", "u32"], returns: "i32" }, // int (const char *name, unsigned int flags)
+  mmap: { args: ["u64", "u64", "i32", "i32", "i32", "i64"], returns: "i64_fast" }, // void *(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+  munmap: { args: ["u64", "u64"], returns: "i32" }, // int (void *addr, size_t length)
+  madvise: { args: ["u64", "u64", "i32"], returns: "i32" }, // int (void *addr, size_t length, int advice)
   __errno_location: { args: [], returns: "ptr" }, // int *(void)
 };
 
@@ -46,6 +52,15 @@ export function open(): Sys {
       const [a = 0, b = 0, c = 0, d = 0, e = 0] = args.map(word);
       return Number(s.syscall(number, a, b, c, d, e));
     },
+    statfs: (path, into) => s.statfs(path, into),
+    memfdCreate: (name, flags) => s.memfd_create(name, flags),
+    mmap: (length, prot, flags, fd, offset) => Number(s.mmap(0, length, prot, flags, fd, offset)),
+    munmap: (address, length) => s.munmap(address, length),
+    madvise: (address, length, advice) => s.madvise(address, length, advice),
+    view: (address, length) => toArrayBuffer(address, 0, length),
+    // node:fs runs the read on Bun's thread pool: a blocking fd blocks that thread, not this one.
+    readAsync: (fd, into) =>
+      new Promise((resolve) => readOnPool(fd, into, 0, into.byteLength, null, (err, n) => resolve(err ? -1 : n))),
     errno: () => peek.i32(errnoAt, 0),
   };
 }

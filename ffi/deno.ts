@@ -16,12 +16,23 @@ const symbols = {
   eventfd: { parameters: ["u32", "i32"], result: "i32" }, // int (unsigned int initval, int flags)
   pipe2: { parameters: ["buffer", "i32"], result: "i32" }, // int (int pipefd[2], int flags)
   syscall: { parameters: ["i64", "u64", "u64", "u64", "u64", "u64"], result: "i64" }, // long (long number, ...)
+  statfs: { parameters: ["buffer", "buffer"], result: "i32" }, // int (const char *path, struct statfs *buf)
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" }, // int (const char *name, unsigned int flags)
+  mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "isize" }, // void *(void *addr, size_t length, int prot, int flags, int fd, off_t offset)
+  munmap: { parameters: ["usize", "usize"], result: "i32" }, // int (void *addr, size_t length)
+  madvise: { parameters: ["usize", "usize", "i32"], result: "i32" }, // int (void *addr, size_t length, int advice)
   __errno_location: { parameters: [], result: "pointer" }, // int *(void)
+} as const satisfies Deno.ForeignLibraryInterface;
+
+// The same read(2), run on a thread of Deno's blocking pool: the call returns a promise.
+const waiting = {
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true }, // ssize_t (int fd, void *buf, size_t count)
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Binds libc for the calling thread (errno is per thread). */
 export function open(): Sys {
   const s = Deno.dlopen("libc.so.6", symbols).symbols;
+  const pool = Deno.dlopen("libc.so.6", waiting).symbols;
   const errnoView = new Deno.UnsafePointerView(s.__errno_location()!);
   const word = (arg: Arg): bigint =>
     typeof arg === "number" ? BigInt(arg) : BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(arg)));
@@ -43,6 +54,14 @@ export function open(): Sys {
       const [a = 0n, b = 0n, c = 0n, d = 0n, e = 0n] = args.map(word);
       return Number(s.syscall(BigInt(number), a, b, c, d, e));
     },
+    statfs: (path, into) => s.statfs(path, into),
+    memfdCreate: (name, flags) => s.memfd_create(name, flags),
+    mmap: (length, prot, flags, fd, offset) => Number(s.mmap(0n, BigInt(length), prot, flags, fd, BigInt(offset))),
+    munmap: (address, length) => s.munmap(BigInt(address), BigInt(length)),
+    madvise: (address, length, advice) => s.madvise(BigInt(address), BigInt(length), advice),
+    view: (address, length) =>
+      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(BigInt(address))!, length),
+    readAsync: async (fd, into) => Number(await pool.read(fd, into, BigInt(into.byteLength))),
     errno: () => errnoView.getInt32(),
   };
 }

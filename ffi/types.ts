@@ -8,7 +8,7 @@
 /** A pointer-sized argument: bytes whose address is passed, or a plain integer. */
 export type Arg = Uint8Array | number;
 
-/** The libc calls notiq makes, bound by `ffi/deno.ts` or `ffi/bun.ts`. */
+/** The libc calls notiq makes, bound by `ffi/deno.ts`, `ffi/bun.ts` or `ffi/node.ts`. */
 export interface Sys {
   inotifyInit1(flags: number): number;
   inotifyAddWatch(fd: number, path: Uint8Array, mask: number): number;
@@ -31,6 +31,27 @@ export interface Sys {
   pipe2(fds: Int32Array, flags: number): number;
   /** `syscall(number, ...)` with up to five pointer-sized arguments. */
   syscall(number: number, ...args: Arg[]): number;
+  /** `statfs(path, into)`: `into` holds a `struct statfs` (120 bytes on 64-bit Linux). */
+  statfs(path: Uint8Array, into: Uint8Array): number;
+  /** `memfd_create(name, flags)`: an anonymous file that lives until its last fd is closed. */
+  memfdCreate(name: Uint8Array, flags: number): number;
+  /** `mmap(NULL, length, prot, flags, fd, offset)`: the address, or -1. */
+  mmap(length: number, prot: number, flags: number, fd: number, offset: number): number;
+  /** `munmap(address, length)`. */
+  munmap(address: number, length: number): number;
+  /** `madvise(address, length, advice)`. */
+  madvise(address: number, length: number, advice: number): number;
+  /**
+   * An ArrayBuffer over `length` bytes at `address`, without a copy. The runtime never frees the
+   * memory: it belongs to whoever mapped it.
+   */
+  view(address: number, length: number): ArrayBuffer;
+  /**
+   * `read(fd, into)` on a thread of the runtime's own pool, so a blocking read (an eventfd's)
+   * waits without blocking JavaScript. Resolves with the count, or -1 (its errno is that other
+   * thread's: not readable here).
+   */
+  readAsync(fd: number, into: Uint8Array): Promise<number>;
   /** errno of the last failed call on this thread; read it before any other call. */
   errno(): number;
 }
