@@ -23,15 +23,16 @@
  */
 import { loadSys } from "./ffi/load.ts";
 import { spawnReaderThread } from "./ffi/reader_thread.ts";
-import { InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
-import { ReaderThread } from "./queue/reader.ts";
-import type { Host } from "./queue/ring.ts";
+import { Inotify as InotifyWith, type InotifyOptions } from "./queue/inotify.ts";
+import { ReaderThread } from "./queue/reader_thread.ts";
+import type { Host } from "./queue/source.ts";
+import { threadSources } from "./queue/thread_source.ts";
 import { WatcherCore, type WatchOptions } from "./queue/watcher.ts";
 import { bindKeys, type Keys } from "./queue/keys.ts";
-import { probeWatchQueue, WatchQueueCore, type WatchQueueOptions } from "./queue/watch_queue.ts";
+import { probeWatchQueue, WatchQueue as WatchQueueWith, type WatchQueueOptions } from "./queue/watch_queue.ts";
 
 const sys = await loadSys();
-const host: Host = { sys, reader: new ReaderThread(sys, spawnReaderThread) };
+const host: Host = { sys, openSource: threadSources(sys, new ReaderThread(sys, spawnReaderThread)) };
 
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
@@ -57,14 +58,14 @@ const host: Host = { sys, reader: new ReaderThread(sys, spawnReaderThread) };
  * rmSync(dir, { recursive: true });
  * ```
  */
-export class Inotify extends InotifyCore {
+export class Inotify extends InotifyWith {
   /**
    * Opens an inotify instance.
    *
    * @throws {SyscallError} `EMFILE` when `fs.inotify.max_user_instances` is reached.
    */
   constructor(options?: InotifyOptions) {
-    super(host, options);
+    super(options, host);
   }
 }
 
@@ -99,7 +100,7 @@ export class Inotify extends InotifyCore {
  * keys.unlinkKey(ring, KEY_SPEC.PROCESS_KEYRING);
  * ```
  */
-export class WatchQueue extends WatchQueueCore {
+export class WatchQueue extends WatchQueueWith {
   /**
    * Opens a notification pipe and sizes its queue.
    *
@@ -107,7 +108,7 @@ export class WatchQueue extends WatchQueueCore {
    *   `CONFIG_WATCH_QUEUE`, `EINVAL` before Linux 5.8; `ioctl` `EPERM` over `fs.pipe-user-pages-soft`.
    */
   constructor(options?: WatchQueueOptions) {
-    super(host, options);
+    super(options, host);
   }
 
   /**
@@ -217,16 +218,15 @@ export { abortError, SyscallError } from "./queue/errors.ts";
 export { describeMask, IN } from "./queue/inotify_mask.ts";
 export { MIN_READ_SIZE, NAME_MAX } from "./queue/inotify_records.ts";
 export type { InotifyEvent } from "./queue/inotify_records.ts";
-export { RecordBatch } from "./queue/ring.ts";
-export type { RecordCursor } from "./queue/ring.ts";
-export { DEFAULT_BUFFER_SIZE, DEFAULT_RING_SIZE, InotifyBatch } from "./queue/inotify.ts";
-export type { InotifyCore, InotifyEventView, InotifyOptions, WatchInfo } from "./queue/inotify.ts";
+export type { RecordBatch } from "./queue/record_queue.ts";
+export { DEFAULT_BUFFER_SIZE, DEFAULT_RING_SIZE } from "./queue/inotify.ts";
+export type { InotifyBatch, InotifyEventView, InotifyOptions, WatchInfo } from "./queue/inotify.ts";
 export { KEY_SPEC } from "./queue/keys.ts";
 export type { Keys } from "./queue/keys.ts";
 export { describeNotification, KEY_NOTIFY, WATCH_META, WATCH_TYPE } from "./queue/watch_queue_records.ts";
 export type { WatchNotification } from "./queue/watch_queue_records.ts";
-export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE, WatchQueueBatch } from "./queue/watch_queue.ts";
-export type { WatchFilter, WatchNotificationView, WatchQueueCore, WatchQueueOptions } from "./queue/watch_queue.ts";
+export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE } from "./queue/watch_queue.ts";
+export type { WatchFilter, WatchNotificationView, WatchQueueBatch, WatchQueueOptions } from "./queue/watch_queue.ts";
 export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
 export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from "./queue/watcher.ts";
 export type { WatcherCore, WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";

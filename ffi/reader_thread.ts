@@ -1,13 +1,13 @@
 /**
- * Starts the reader thread (queue/reader.ts). node:worker_threads behaves the same in Deno and Bun
+ * Starts the reader thread (queue/reader_thread.ts). node:worker_threads behaves the same in Deno and Bun
  * and, unlike Deno's web Worker, can be unref'd, so the parked thread never keeps the process
  * alive.
  *
  * @module
  */
 import { MessageChannel, Worker } from "node:worker_threads";
-import type { ReaderInit, SpawnReaderThread } from "../queue/reader.ts";
-import type { ReaderJob } from "../queue/ring.ts";
+import type { ReaderInit, SpawnReaderThread } from "../queue/reader_thread.ts";
+import type { RingJob } from "../queue/ring.ts";
 
 const entry = new URL("./reader_worker.js", import.meta.url);
 // Deno's node:worker_threads takes only file: and data: URLs; loaded from JSR we are https:, so
@@ -25,5 +25,5 @@ export const spawnReaderThread: SpawnReaderThread = (init: ReaderInit, onError: 
   worker.unref();
   port1.unref();
   worker.on("error", onError);
-  return (job: ReaderJob) => port1.postMessage(job);
+  return (job: RingJob) => port1.postMessage(job);
 };

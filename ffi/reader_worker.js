@@ -6,6 +6,6 @@ import { receiveMessageOnPort, workerData } from "node:worker_threads";
 
 const here = (path) => new URL(path, import.meta.url).href;
 const { loadSys } = await import(here("./load.ts"));
-const { runReaders } = await import(here("../queue/reader.ts"));
+const { runReaders } = await import(here("../queue/reader_thread.ts"));
 const { init, port } = workerData;
 runReaders(await loadSys(), init, () => receiveMessageOnPort(port)?.message);

@@ -1,19 +1,17 @@
 /**
- * {@linkcode InotifyCore}: one inotify instance driven through a {@linkcode Sys} it is given,
- * drained by a reader thread into a ring that is parsed in place.
+ * {@linkcode Inotify}: one inotify instance — its system calls, and its records read through a
+ * {@linkcode RecordQueue} and parsed in place.
  *
  * @module
  */
 import { resolve } from "node:path";
-import type { Sys } from "../ffi/types.ts";
 import { cString, describe, integer, toPath } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
-import { Drain, type Host, keptRecords, RecordBatch } from "./ring.ts";
-
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
+import { O } from "./linux.ts";
+import { type RecordBatch, RecordQueue } from "./record_queue.ts";
+import type { Host } from "./source.ts";
 
 /** Default bytes of one kernel read: about 2,000 events with short names. */
 export const DEFAULT_BUFFER_SIZE = 64 * 1024;
@@ -46,62 +44,60 @@ export interface WatchInfo {
  * requested. `name` is decoded when read; `nameBytes` is a view into the ring.
  */
 export interface InotifyEventView extends InotifyEvent {
-  /** Where the record starts in the ring. */
-  readonly offset: number;
-  /** Where the record ends in the ring (see {@linkcode InotifyCore.bytesQueuedAfter}). */
-  readonly end: number;
   /** Copies the record into a plain object that the caller may keep. */
   toEvent(): InotifyEvent;
 }
 
-/** The records of one or more kernel reads, as views: copy what you keep (`view.toEvent()`). */
-export class InotifyBatch extends RecordBatch<InotifyEventView> {
-  /**
-   * A batch over bytes that hold inotify records.
-   * @param bytes The ring's data area.
-   */
-  constructor(bytes: Uint8Array) {
-    super(new InotifyCursor(bytes));
-  }
-}
+/** The records of about one kernel read, as views: copy what you keep (`view.toEvent()`). */
+export type InotifyBatch = RecordBatch<InotifyEventView>;
 
 // Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<Drain>((drain) => void drain.close());
+const leakNet = new FinalizationRegistry<RecordQueue<InotifyEventView, InotifyEvent>>((queue) => void queue.close());
 
 /**
- * One kernel inotify queue. Exported from mod.ts as `Inotify`, bound to the runtime's libc.
+ * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
+ * objects) or `batches()` (zero-copy views). Reading starts with the first iteration; from then on
+ * the kernel queue is drained into memory in the background (io_uring, or the reader thread where
+ * io_uring cannot be used), so events are not lost while the JavaScript thread is busy.
  */
-export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, AsyncDisposable {
-  readonly #sys: Sys;
-  readonly #drain: Drain;
-  readonly #bufferSize: number;
+export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDisposable {
+  readonly #host: Host;
+  readonly #queue: RecordQueue<InotifyEventView, InotifyEvent>;
   readonly #watches = new Map<number, WatchInfo>();
-  #closed = false;
-  #batch?: InotifyBatch;
-  #scan?: InotifyCursor;
 
   /**
    * Opens an inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`).
    *
+   * @param options Read and ring sizes.
+   * @param host The runtime's libc and reader: mod.ts passes them.
    * @throws {SyscallError} `EMFILE` when `fs.inotify.max_user_instances` is reached.
    */
-  constructor(host: Host, options: InotifyOptions = {}) {
+  constructor(options: InotifyOptions = {}, host: Host) {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create Inotify: options must be an object, got ${describe(options)}`);
     }
     const bufferSize = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
-    const readSize = this.#bufferSize = integer(bufferSize, "bufferSize", "create Inotify", MIN_READ_SIZE, 2 ** 30);
-    const ringSize = integer(options.ringSize ?? DEFAULT_RING_SIZE, "ringSize", "create Inotify", readSize, 2 ** 30);
-    const sys = this.#sys = host.sys;
-    const fd = sys.inotifyInit1(O_NONBLOCK | O_CLOEXEC);
-    if (fd === -1) throw new SyscallError(sys.errno(), "inotify_init1");
-    this.#drain = new Drain(host, fd, { ringSize, readSize, minRead: MIN_READ_SIZE });
-    leakNet.register(this, this.#drain, this);
+    const readSize = integer(bufferSize, "bufferSize", "create Inotify", MIN_READ_SIZE, 2 ** 30);
+    const capacity = integer(options.ringSize ?? DEFAULT_RING_SIZE, "ringSize", "create Inotify", readSize, 2 ** 30);
+    this.#host = host;
+    const fd = host.sys.inotifyInit1(O.NONBLOCK | O.CLOEXEC);
+    if (fd === -1) throw new SyscallError(host.sys.errno(), "inotify_init1");
+    const watches = this.#watches;
+    this.#queue = new RecordQueue(host, fd, {
+      owner: "Inotify",
+      source: { capacity, readSize, minRead: MIN_READ_SIZE },
+      cursor: (bytes) => new InotifyCursor(bytes),
+      keep: (view) => view.toEvent(),
+      observe: (view) => {
+        if (view.mask & IN.IGNORED) watches.delete(view.wd);
+      },
+    });
+    leakNet.register(this, this.#queue, this);
   }
 
   /** True once {@linkcode close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#queue.closed;
   }
 
   /**
@@ -117,33 +113,10 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    */
   addWatch(path: string | URL, mask: number): number {
     const target = toPath(path, "add watch");
-    if (typeof mask !== "number" || !Number.isInteger(mask)) {
-      throw new TypeError(
-        `Cannot add watch for ${JSON.stringify(target)}: mask must be an integer, got ${describe(mask)}`,
-      );
-    }
-    const bits = mask >>> 0;
-    if (bits !== mask && bits !== mask + 2 ** 32) {
-      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: mask ${mask} is not a 32-bit value`);
-    }
-    if ((bits & IN.ALL_EVENTS) === 0) {
-      throw new RangeError(`Cannot add watch for ${JSON.stringify(target)}: mask has no event bits (IN.ALL_EVENTS)`);
-    }
-    if ((bits & ~ADD_WATCH_BITS) !== 0) {
-      throw new RangeError(
-        `Cannot add watch for ${JSON.stringify(target)}: unknown mask bits 0x${
-          (bits & ~ADD_WATCH_BITS >>> 0).toString(16)
-        }`,
-      );
-    }
-    if ((bits & IN.MASK_ADD) && (bits & IN.MASK_CREATE)) {
-      throw new RangeError(
-        `Cannot add watch for ${JSON.stringify(target)}: MASK_ADD and MASK_CREATE exclude each other`,
-      );
-    }
-    this.#assertOpen("add watch");
-    const sys = this.#sys, fd = this.#drain.fd;
-    const wd = sys.inotifyAddWatch(fd, cString(target), bits);
+    const bits = checkMask(mask, target);
+    this.#queue.assertOpen("add watch");
+    const sys = this.#host.sys;
+    const wd = sys.inotifyAddWatch(this.#queue.fd, cString(target), bits);
     if (wd === -1) throw new SyscallError(sys.errno(), "inotify_add_watch", target);
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
@@ -158,12 +131,10 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    * @throws {SyscallError} `EINVAL` if `wd` is not a live watch of this instance.
    */
   rmWatch(wd: number): void {
-    if (typeof wd !== "number" || !Number.isInteger(wd)) {
-      throw new TypeError(`Cannot remove watch: wd must be an integer, got ${describe(wd)}`);
-    }
-    this.#assertOpen("remove watch");
-    const sys = this.#sys, fd = this.#drain.fd;
-    if (sys.inotifyRmWatch(fd, wd) === -1) throw new SyscallError(sys.errno(), "inotify_rm_watch");
+    integer(wd, "wd", "remove watch", -(2 ** 31), 2 ** 31 - 1);
+    this.#queue.assertOpen("remove watch");
+    const sys = this.#host.sys;
+    if (sys.inotifyRmWatch(this.#queue.fd, wd) === -1) throw new SyscallError(sys.errno(), "inotify_rm_watch");
     this.#watches.delete(wd);
   }
 
@@ -180,31 +151,19 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
   }
 
   /**
-   * Bytes waiting in the kernel queue (`ioctl(FIONREAD)`). Once iteration has started the reader
-   * moves them into the ring as they arrive, so this is mostly 0 then.
+   * Bytes waiting in the kernel queue (`ioctl(FIONREAD)`). Once iteration has started they are
+   * moved into memory as they arrive, so this is mostly 0 then.
    */
   pendingBytes(): number {
-    this.#assertOpen("count pending bytes");
-    return this.#drain.pendingBytes();
+    return this.#queue.pendingBytes();
   }
 
   /**
-   * Bytes of events queued after byte `offset` of the current batch (a record's `end`): in the ring
-   * and in the kernel queue; an upper bound. Which events predate a moment: `watch()` uses it to
-   * tell the events that its rescan after an overflow may have seen already.
-   */
-  bytesQueuedAfter(offset: number): number {
-    this.#assertOpen("count queued bytes");
-    return this.#drain.bytesQueuedAfter(offset);
-  }
-
-  /**
-   * Yields the events of each kernel read as a batch of views into the ring: the fast path. A batch
-   * is valid until the next one is requested. Ends when the instance is closed.
+   * Yields the events of each kernel read as a batch of views: the fast path. A batch is valid
+   * until the next one is requested. Ends when the instance is closed.
    */
   batches(): AsyncGenerator<InotifyBatch, void, undefined> {
-    const makeBatch = () => this.#batch ??= new InotifyBatch(this.#drain.data);
-    return this.#drain.batches(makeBatch, (start, end) => this.#take(start, end), "Inotify");
+    return this.#queue.batches();
   }
 
   /**
@@ -212,18 +171,17 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
    * early (`break`) keeps the events not yet yielded for the next iteration.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<InotifyEvent> {
-    return keptRecords(this.batches(), this.#drain, (view) => view.toEvent());
+    return this.#queue.kept();
   }
 
   /**
-   * Closes the instance: a pending iteration ends (`done`), the reader thread lets go, and the fd is
-   * closed. Idempotent.
+   * Closes the instance: a pending iteration ends (`done`), reading stops, and the fd is closed.
+   * Idempotent.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#queue.closed) return;
     leakNet.unregister(this);
-    const errno = this.#drain.close();
+    const errno = this.#queue.close();
     if (errno !== 0) throw new SyscallError(errno, "close");
   }
 
@@ -237,22 +195,24 @@ export class InotifyCore implements AsyncIterable<InotifyEvent>, Disposable, Asy
     this.close();
     return Promise.resolve();
   }
+}
 
-  #assertOpen(doing: string): void {
-    if (this.#closed) throw new Error(`Cannot ${doing}: this Inotify is closed`);
+/** The mask `addWatch` passes on, as an unsigned 32-bit value; a TypeError or RangeError if it cannot be. */
+function checkMask(mask: unknown, target: string): number {
+  const doing = `add watch for ${JSON.stringify(target)}`;
+  if (typeof mask !== "number" || !Number.isInteger(mask)) {
+    throw new TypeError(`Cannot ${doing}: mask must be an integer, got ${describe(mask)}`);
   }
-
-  /**
-   * Checks the records in `[start, end)` (so a bad one fails here, not halfway through a batch),
-   * drops watches whose IGNORED arrived, and cuts the batch at about one read's worth.
-   */
-  #take(start: number, end: number): number {
-    const scan = this.#scan ??= new InotifyCursor(this.#drain.data);
-    scan.reset(end, start);
-    while (scan.next()) {
-      if (scan.offset - start >= this.#bufferSize) return scan.offset;
-      if (scan.mask & IN.IGNORED) this.#watches.delete(scan.wd);
-    }
-    return end;
+  const bits = mask >>> 0;
+  if (bits !== mask && bits !== mask + 2 ** 32) {
+    throw new RangeError(`Cannot ${doing}: mask ${mask} is not a 32-bit value`);
   }
+  if ((bits & IN.ALL_EVENTS) === 0) throw new RangeError(`Cannot ${doing}: mask has no event bits (IN.ALL_EVENTS)`);
+  if ((bits & ~ADD_WATCH_BITS) !== 0) {
+    throw new RangeError(`Cannot ${doing}: unknown mask bits 0x${(bits & ~ADD_WATCH_BITS >>> 0).toString(16)}`);
+  }
+  if ((bits & IN.MASK_ADD) && (bits & IN.MASK_CREATE)) {
+    throw new RangeError(`Cannot ${doing}: MASK_ADD and MASK_CREATE exclude each other`);
+  }
+  return bits;
 }

@@ -4,10 +4,10 @@
  *
  * @module
  */
-import process from "node:process";
-import type { Sys } from "../ffi/types.ts";
-import { cString } from "./args.ts";
+import type { Arg, Sys } from "../ffi/types.ts";
+import { cString, describe, integer } from "./args.ts";
 import { SyscallError } from "./errors.ts";
+import { syscallNumbers } from "./linux.ts";
 
 /** The special keyring ids (`KEY_SPEC_*` in `<linux/keyctl.h>`), resolved per process. */
 export const KEY_SPEC = {
@@ -38,25 +38,19 @@ export const KEYCTL = {
   WATCH_KEY: 32,
 } as const;
 
-/** The system call numbers of `add_key` and `keyctl`, which differ by architecture. */
-export interface KeySyscalls {
-  addKey: number;
-  keyctl: number;
+/** `syscall(nr, ...args)`, throwing a SyscallError named `name` when it fails. */
+function call(sys: Sys, nr: number, name: string, ...args: Arg[]): number {
+  const rc = sys.syscall(nr, ...args);
+  if (rc === -1) throw new SyscallError(sys.errno(), name);
+  return rc;
 }
 
-const NUMBERS: Record<string, KeySyscalls> = {
-  x64: { addKey: 248, keyctl: 250 },
-  arm64: { addKey: 217, keyctl: 219 },
-};
-
 /**
- * The `add_key` and `keyctl` numbers for `arch` (a `process.arch` value).
- * @throws {Error} On an architecture notiq does not know the numbers of.
+ * `keyctl(operation, ...args)` through `syscall(2)`.
+ * @throws {SyscallError} With `syscall` `"keyctl"`.
  */
-export function keySyscalls(arch: string = process.arch): KeySyscalls {
-  const numbers = NUMBERS[arch];
-  if (!numbers) throw new Error(`Cannot make key calls: no add_key/keyctl numbers for architecture ${arch}`);
-  return numbers;
+export function keyctl(sys: Sys, operation: number, ...args: Arg[]): number {
+  return call(sys, syscallNumbers().keyctl, "keyctl", operation, ...args);
 }
 
 /** The key calls, bound to a {@linkcode Sys}. Key and keyring ids may be {@linkcode KEY_SPEC} values. */
@@ -98,17 +92,14 @@ export interface Keys {
 const encoder = new TextEncoder();
 
 function serial(value: unknown, name: string, doing: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`Cannot ${doing}: ${name} must be an integer, got ${typeof value}`);
-  }
-  if (value < -(2 ** 31) || value >= 2 ** 31) {
-    throw new RangeError(`Cannot ${doing}: ${name} ${value} is not a key serial number (a 32-bit signed integer)`);
-  }
-  return value >>> 0; // the kernel truncates the unsigned long to key_serial_t
+  // The kernel truncates the unsigned long to key_serial_t, a 32-bit signed integer.
+  return integer(value, name, doing, -(2 ** 31), 2 ** 31 - 1) >>> 0;
 }
 
 function text(value: unknown, name: string, doing: string): Uint8Array {
-  if (typeof value !== "string") throw new TypeError(`Cannot ${doing}: ${name} must be a string, got ${typeof value}`);
+  if (typeof value !== "string") {
+    throw new TypeError(`Cannot ${doing}: ${name} must be a string, got ${describe(value)}`);
+  }
   if (value.includes("\0")) throw new TypeError(`Cannot ${doing}: ${name} contains a NUL byte`);
   return cString(value);
 }
@@ -116,7 +107,7 @@ function text(value: unknown, name: string, doing: string): Uint8Array {
 function bytes(value: unknown, doing: string): Uint8Array {
   if (typeof value === "string") return encoder.encode(value);
   if (value instanceof Uint8Array) return value;
-  throw new TypeError(`Cannot ${doing}: payload must be a string or a Uint8Array, got ${typeof value}`);
+  throw new TypeError(`Cannot ${doing}: payload must be a string or a Uint8Array, got ${describe(value)}`);
 }
 
 /**
@@ -124,21 +115,14 @@ function bytes(value: unknown, doing: string): Uint8Array {
  * @param arch Picks the system call numbers; `process.arch` by default.
  */
 export function bindKeys(sys: Sys, arch?: string): Keys {
-  let numbers: KeySyscalls | undefined;
-  const nr = () => numbers ??= keySyscalls(arch);
-  const keyctl = (...args: (number | Uint8Array)[]): number => {
-    const rc = sys.syscall(nr().keyctl, ...args);
-    if (rc === -1) throw new SyscallError(sys.errno(), "keyctl");
-    return rc;
-  };
+  const nr = () => syscallNumbers(arch); // thrown at the first call on an unknown architecture
+  const keyctl = (...args: Arg[]): number => call(sys, nr().keyctl, "keyctl", ...args);
   return {
     addKey(type, description, payload, keyring) {
       const doing = "add key";
       const t = text(type, "type", doing), d = text(description, "description", doing);
       const p = bytes(payload, doing), ring = serial(keyring, "keyring", doing);
-      const rc = sys.syscall(nr().addKey, t, d, p.byteLength ? p : 0, p.byteLength, ring);
-      if (rc === -1) throw new SyscallError(sys.errno(), "add_key");
-      return rc;
+      return call(sys, nr().addKey, "add_key", t, d, p.byteLength ? p : 0, p.byteLength, ring);
     },
     updateKey(key, payload) {
       const p = bytes(payload, "update key");
@@ -163,11 +147,7 @@ export function bindKeys(sys: Sys, arch?: string): Keys {
       keyctl(KEYCTL.CLEAR, serial(keyring, "keyring", "clear keyring"));
     },
     setKeyTimeout(key, seconds) {
-      if (typeof seconds !== "number" || !Number.isInteger(seconds) || seconds < 0 || seconds >= 2 ** 32) {
-        throw new RangeError(
-          `Cannot set key timeout: seconds must be an integer from 0 to ${2 ** 32 - 1}, got ${seconds}`,
-        );
-      }
+      integer(seconds, "seconds", "set key timeout", 0, 2 ** 32 - 1);
       keyctl(KEYCTL.SET_TIMEOUT, serial(key, "key", "set key timeout"), seconds);
     },
     readKey(key) {

@@ -1,28 +1,21 @@
 /**
- * {@linkcode WatchQueueCore}: one general notification queue (a pipe opened with
- * `O_NOTIFICATION_PIPE`) driven through a {@linkcode Sys} it is given, drained by a reader thread
- * into a ring that is parsed in place.
+ * {@linkcode WatchQueue}: one general notification queue (a pipe opened with
+ * `O_NOTIFICATION_PIPE`) — its system calls, and its records read through a
+ * {@linkcode RecordQueue} and parsed in place.
  *
  * @module
  */
 import type { Sys } from "../ffi/types.ts";
 import { describe, integer } from "./args.ts";
 import { SyscallError } from "./errors.ts";
-import { KEYCTL, keySyscalls } from "./keys.ts";
-import { Drain, type Host, keptRecords, RecordBatch } from "./ring.ts";
+import { KEYCTL, keyctl } from "./keys.ts";
+import { ERRNO, IOCTL, O } from "./linux.ts";
+import { type RecordBatch, RecordQueue } from "./record_queue.ts";
+import type { Host } from "./source.ts";
 import { MAX_RECORD_SIZE, MIN_READ_SIZE, type WatchNotification, WatchQueueCursor } from "./watch_queue_records.ts";
 
-/** `O_NOTIFICATION_PIPE` is `O_EXCL`. */
-const O_NOTIFICATION_PIPE = 0o200;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
-/** `_IO('W', 0x60)`: the queue's size in notes. */
-const IOC_WATCH_QUEUE_SET_SIZE = 0x5760;
-/** `_IO('W', 0x61)`: a `struct watch_notification_filter *`. */
-const IOC_WATCH_QUEUE_SET_FILTER = 0x5761;
 /** `KEYCTL_CAPS1_NOTIFICATIONS`: in byte 1 of `KEYCTL_CAPABILITIES`. */
 const CAPS1_NOTIFICATIONS = 0x04;
-const EOPNOTSUPP = 95;
 
 /** The most notes a queue may hold (the kernel's limit for `IOC_WATCH_QUEUE_SET_SIZE`). */
 export const MAX_QUEUE_SIZE = 512;
@@ -74,27 +67,19 @@ export interface WatchNotificationView extends WatchNotification {
   toNotification(): WatchNotification;
 }
 
-/** The records of one or more kernel reads, as views: copy what you keep (`view.toNotification()`). */
-export class WatchQueueBatch extends RecordBatch<WatchNotificationView> {
-  /**
-   * A batch over bytes that hold notification records.
-   * @param bytes The ring's data area.
-   */
-  constructor(bytes: Uint8Array) {
-    super(new WatchQueueCursor(bytes));
-  }
-}
+/** The records of about one kernel read, as views: copy what you keep (`view.toNotification()`). */
+export type WatchQueueBatch = RecordBatch<WatchNotificationView>;
 
 /** What a finalizer needs to close a queue dropped without close(). */
 interface Held {
-  drain: Drain;
+  queue: RecordQueue<WatchNotificationView, WatchNotification>;
   writeFd: number;
   sys: Sys;
 }
 
 // Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<Held>(({ drain, writeFd, sys }) => {
-  drain.close();
+const leakNet = new FinalizationRegistry<Held>(({ queue, writeFd, sys }) => {
+  queue.close();
   sys.close(writeFd);
 });
 
@@ -106,58 +91,54 @@ const leakNet = new FinalizationRegistry<Held>(({ drain, writeFd, sys }) => {
  *
  * @returns undefined when it can, else the error that says why not.
  */
-export function probeWatchQueue(sys: Sys, arch?: string): Error | undefined {
+export function probeWatchQueue(sys: Sys): Error | undefined {
   const fds = new Int32Array(2);
-  if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) {
+  if (sys.pipe2(fds, O.NOTIFICATION_PIPE | O.NONBLOCK | O.CLOEXEC) === -1) {
     return new SyscallError(sys.errno(), "pipe2");
   }
   sys.close(fds[0]);
   sys.close(fds[1]);
-  let keyctl: number;
+  const caps = new Uint8Array(2);
   try {
-    keyctl = keySyscalls(arch).keyctl;
+    keyctl(sys, KEYCTL.CAPABILITIES, caps, caps.byteLength);
   } catch (err) {
     return err as Error;
   }
-  const caps = new Uint8Array(2);
-  if (sys.syscall(keyctl, KEYCTL.CAPABILITIES, caps, caps.byteLength) === -1) {
-    return new SyscallError(sys.errno(), "keyctl");
-  }
-  if ((caps[1] & CAPS1_NOTIFICATIONS) === 0) return new SyscallError(EOPNOTSUPP, "keyctl");
+  if ((caps[1] & CAPS1_NOTIFICATIONS) === 0) return new SyscallError(ERRNO.EOPNOTSUPP, "keyctl");
   return undefined;
 }
 
 /**
- * One general notification queue. Exported from mod.ts as `WatchQueue`, bound to the runtime's libc.
+ * One general notification queue (Linux >= 5.8 with `CONFIG_WATCH_QUEUE`): a pipe opened with
+ * `O_NOTIFICATION_PIPE` that the kernel writes notification records into — today, changes to keys
+ * and keyrings watched with {@linkcode WatchQueue.watchKey}.
  */
-export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposable, AsyncDisposable {
+export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable, AsyncDisposable {
   readonly #sys: Sys;
-  readonly #drain: Drain;
+  readonly #queue: RecordQueue<WatchNotificationView, WatchNotification>;
   readonly #writeFd: number;
-  #keyctl?: number;
-  #closed = false;
-  #batch?: WatchQueueBatch;
-  #scan?: WatchQueueCursor;
 
   /**
    * Opens a notification pipe (`pipe2(O_NOTIFICATION_PIPE)`) and sizes its queue
    * (`IOC_WATCH_QUEUE_SET_SIZE`): without a size the kernel drops every notification.
    *
+   * @param options The queue's size.
+   * @param host The runtime's libc and reader: mod.ts passes them.
    * @throws {SyscallError} `pipe2` `ENOPKG` (a kernel without `CONFIG_WATCH_QUEUE`), `EINVAL`
    *   (Linux < 5.8); `ioctl` `EPERM` (over the `fs.pipe-user-pages-soft` limit), `ENOMEM`.
    */
-  constructor(host: Host, options: WatchQueueOptions = {}) {
+  constructor(options: WatchQueueOptions = {}, host: Host) {
     if (typeof options !== "object" || options === null) {
       throw new TypeError(`Cannot create WatchQueue: options must be an object, got ${describe(options)}`);
     }
     const size = integer(options.size ?? DEFAULT_QUEUE_SIZE, "size", "create WatchQueue", 1, MAX_QUEUE_SIZE);
     const sys = this.#sys = host.sys;
     const fds = new Int32Array(2);
-    if (sys.pipe2(fds, O_NOTIFICATION_PIPE | O_NONBLOCK | O_CLOEXEC) === -1) {
+    if (sys.pipe2(fds, O.NOTIFICATION_PIPE | O.NONBLOCK | O.CLOEXEC) === -1) {
       throw new SyscallError(sys.errno(), "pipe2");
     }
     const [readFd, writeFd] = fds;
-    if (sys.ioctl(readFd, IOC_WATCH_QUEUE_SET_SIZE, size) === -1) {
+    if (sys.ioctl(readFd, IOCTL.WATCH_QUEUE_SET_SIZE, size) === -1) {
       const errno = sys.errno();
       sys.close(readFd);
       sys.close(writeFd);
@@ -165,13 +146,18 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
     }
     // The write end stays open until close(): once it is closed, poll() reports POLLHUP forever.
     this.#writeFd = writeFd;
-    this.#drain = new Drain(host, readFd, { ringSize: RING_SIZE, readSize: READ_SIZE, minRead: MIN_READ_SIZE });
-    leakNet.register(this, { drain: this.#drain, writeFd, sys }, this);
+    this.#queue = new RecordQueue(host, readFd, {
+      owner: "WatchQueue",
+      source: { capacity: RING_SIZE, readSize: READ_SIZE, minRead: MIN_READ_SIZE },
+      cursor: (bytes) => new WatchQueueCursor(bytes),
+      keep: (view) => view.toNotification(),
+    });
+    leakNet.register(this, { queue: this.#queue, writeFd, sys }, this);
   }
 
   /** True once {@linkcode close} was called. */
   get closed(): boolean {
-    return this.#closed;
+    return this.#queue.closed;
   }
 
   /**
@@ -235,8 +221,8 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
       });
       arg = bytes;
     }
-    this.#assertOpen(doing);
-    if (this.#sys.ioctl(this.#drain.fd, IOC_WATCH_QUEUE_SET_FILTER, arg) === -1) {
+    this.#queue.assertOpen(doing);
+    if (this.#sys.ioctl(this.#queue.fd, IOCTL.WATCH_QUEUE_SET_FILTER, arg) === -1) {
       throw new SyscallError(this.#sys.errno(), "ioctl");
     }
   }
@@ -255,11 +241,8 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
   watchKey(keyId: number, watchId: number): void {
     const key = integer(keyId, "keyId", "watch key", -(2 ** 31), 2 ** 31 - 1);
     const id = integer(watchId, "watchId", "watch key", 0, 255);
-    this.#assertOpen("watch key");
-    const sys = this.#sys;
-    if (sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, id) === -1) {
-      throw new SyscallError(sys.errno(), "keyctl");
-    }
+    this.#queue.assertOpen("watch key");
+    keyctl(this.#sys, KEYCTL.WATCH_KEY, key >>> 0, this.#queue.fd, id);
   }
 
   /**
@@ -269,13 +252,8 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
    */
   unwatchKey(keyId: number): void {
     const key = integer(keyId, "keyId", "unwatch key", -(2 ** 31), 2 ** 31 - 1);
-    this.#assertOpen("unwatch key");
-    const sys = this.#sys;
-    if (
-      sys.syscall(this.#keyctl ??= keySyscalls().keyctl, KEYCTL.WATCH_KEY, key >>> 0, this.#drain.fd, 0xffffffff) === -1
-    ) {
-      throw new SyscallError(sys.errno(), "keyctl");
-    }
+    this.#queue.assertOpen("unwatch key");
+    keyctl(this.#sys, KEYCTL.WATCH_KEY, key >>> 0, this.#queue.fd, 0xffffffff);
   }
 
   /**
@@ -284,17 +262,15 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
    * not counted: it appears on the next read only.
    */
   pendingBytes(): number {
-    this.#assertOpen("count pending bytes");
-    return this.#drain.pendingBytes();
+    return this.#queue.pendingBytes();
   }
 
   /**
-   * Yields the notifications of each kernel read as a batch of views into the ring: the fast path.
-   * A batch is valid until the next one is requested. Ends when the queue is closed.
+   * Yields the notifications of each kernel read as a batch of views: the fast path. A batch is
+   * valid until the next one is requested. Ends when the queue is closed.
    */
   batches(): AsyncGenerator<WatchQueueBatch, void, undefined> {
-    const makeBatch = () => this.#batch ??= new WatchQueueBatch(this.#drain.data);
-    return this.#drain.batches(makeBatch, (start, end) => this.#take(start, end), "WatchQueue");
+    return this.#queue.batches();
   }
 
   /**
@@ -302,18 +278,17 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
    * the loop early (`break`) keeps the notifications not yet yielded for the next loop.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<WatchNotification> {
-    return keptRecords(this.batches(), this.#drain, (view) => view.toNotification());
+    return this.#queue.kept();
   }
 
   /**
-   * Closes the queue: a pending iteration ends (`done`), the reader thread lets go, both ends of the
-   * pipe are closed and the kernel drops this queue's watches. Idempotent.
+   * Closes the queue: a pending iteration ends (`done`), reading stops, both ends of the pipe are
+   * closed and the kernel drops this queue's watches. Idempotent.
    */
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
+    if (this.#queue.closed) return;
     leakNet.unregister(this);
-    const errno = this.#drain.close();
+    const errno = this.#queue.close();
     const sys = this.#sys;
     const writeErrno = sys.close(this.#writeFd) === -1 ? sys.errno() : 0;
     if (errno !== 0 || writeErrno !== 0) throw new SyscallError(errno || writeErrno, "close");
@@ -328,17 +303,5 @@ export class WatchQueueCore implements AsyncIterable<WatchNotification>, Disposa
   [Symbol.asyncDispose](): Promise<void> {
     this.close();
     return Promise.resolve();
-  }
-
-  #assertOpen(doing: string): void {
-    if (this.#closed) throw new Error(`Cannot ${doing}: this WatchQueue is closed`);
-  }
-
-  /** Checks the records in `[start, end)` (so a bad one fails here, not halfway through a batch). */
-  #take(start: number, end: number): number {
-    const scan = this.#scan ??= new WatchQueueCursor(this.#drain.data);
-    scan.reset(end, start);
-    while (scan.next()) if (scan.offset - start >= READ_SIZE) return scan.offset;
-    return end;
   }
 }

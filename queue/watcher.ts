@@ -1,5 +1,5 @@
 /**
- * {@linkcode WatcherCore}: `watch()` — recursive watches of whole trees on one {@linkcode InotifyCore},
+ * {@linkcode WatcherCore}: `watch()` — recursive watches of whole trees on one {@linkcode Inotify},
  * renames paired by cookie, and overflow repaired by a rescan diffed against the known tree.
  *
  * The watcher keeps a tree of what it knows (directories with their wd, files with what `lstat`
@@ -15,10 +15,10 @@ import { setImmediate } from "node:timers";
 import { abortError, SyscallError } from "./errors.ts";
 import { describe, toPath } from "./args.ts";
 import { type DirEntry, FILE_TYPE, FsCalls, join } from "./fs_calls.ts";
-import { type InotifyBatch, InotifyCore, type InotifyOptions } from "./inotify.ts";
+import { DEFAULT_BUFFER_SIZE, Inotify, type InotifyBatch, type InotifyOptions } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { type MoveHalf, RENAME_WAIT_MS, RenamePairing } from "./rename_pairing.ts";
-import type { Host } from "./ring.ts";
+import type { Host } from "./source.ts";
 
 /** What a {@linkcode WatchEvent} reports. */
 export type WatchEventKind =
@@ -207,7 +207,8 @@ function userLimit(): number {
 export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   /** Resolves once the initial watches are in place; rejects if a root cannot be watched. */
   readonly ready: Promise<void>;
-  readonly #ino: InotifyCore;
+  readonly #ino: Inotify;
+  readonly #readSize: number;
   readonly #fs: FsCalls;
   readonly #byWd = new Map<number, Node>();
   readonly #roots: Node[] = [];
@@ -226,8 +227,12 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
   #failed = false;
   #closed = false;
   #setupDone = false;
-  /** Bytes of events queued before the last rescan ended, not yet processed: see #reconcile. */
-  #staleBytes = 0;
+  /**
+   * Events may have been queued before the last rescan ended (see #reconcile): true until a batch
+   * ends with nothing more in memory or in the kernel queue. An over-estimate costs only a look at
+   * the disk per namespace event.
+   */
+  #stale = false;
   #batches?: AsyncGenerator<InotifyBatch, void, undefined>;
   #nextBatch?: Promise<IteratorResult<InotifyBatch, void>>;
   #chain: Promise<unknown> = Promise.resolve();
@@ -271,7 +276,8 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.#followSymlinks = options.followSymlinks ?? false;
     this.#exclude = options.exclude;
     this.#rescan = onOverflow === "rescan";
-    this.#ino = new InotifyCore(host, { bufferSize: options.bufferSize, ringSize: options.ringSize });
+    this.#ino = new Inotify({ bufferSize: options.bufferSize, ringSize: options.ringSize }, host);
+    this.#readSize = options.bufferSize ?? DEFAULT_BUFFER_SIZE;
     this.#fs = new FsCalls(host.sys);
     this.#pairing = new RenamePairing((wd) => {
       const node = this.#byWd.get(wd);
@@ -372,6 +378,9 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
       this.#nextBatch = undefined;
       if (result.done) continue;
       this.#process(result.value);
+      if (this.#stale && result.value.byteLength < this.#readSize && this.#ino.pendingBytes() === 0) {
+        this.#stale = false;
+      }
       const stale = this.#pairing.endBatch();
       if (stale) { for (const half of stale) this.#movedOut(half); }
     }
@@ -554,10 +563,9 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
     const pairing = this.#pairing;
     for (const record of batch) {
       const wd = record.wd, mask = record.mask;
-      const stale = this.#staleBytes > 0;
-      if (stale) this.#staleBytes -= record.end - record.offset;
+      const stale = this.#stale;
       if (mask & IN.Q_OVERFLOW) {
-        this.#overflow(record.end);
+        this.#overflow();
         continue;
       }
       if (pairing.size > 0) {
@@ -726,15 +734,14 @@ export class WatcherCore implements AsyncIterable<WatchEvent>, AsyncDisposable {
 
   // ---- overflow ----
 
-  /** `end`: where the Q_OVERFLOW record ends in its batch. */
-  #overflow(end: number): void {
+  #overflow(): void {
     this.#stats.overflows++;
     for (const half of this.#pairing.flush()) this.#movedOut(half);
     for (const root of this.#roots) this.#emit("overflow", root.root!, root.children !== undefined);
     if (!this.#rescan) return;
     const start = performance.now();
     for (const root of [...this.#roots]) this.#rescanRoot(root);
-    this.#staleBytes = this.#ino.bytesQueuedAfter(end);
+    this.#stale = true;
     this.#stats.rescans++;
     this.#stats.lastRescanMs = performance.now() - start;
   }

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { KEY_SPEC, keys, SyscallError } from "../../mod.ts";
-import { bindKeys, keySyscalls } from "../../queue/keys.ts";
+import { bindKeys } from "../../queue/keys.ts";
+import { syscallNumbers } from "../../queue/linux.ts";
 import type { Sys } from "../../ffi/types.ts";
 
 /** Why key calls cannot run here (a seccomp filter, as in Docker), or false when they can. */
@@ -169,10 +170,17 @@ describe("keys argument checks (no system call)", () => {
   });
 });
 
-describe("keySyscalls()", () => {
+describe("syscallNumbers()", () => {
   it("knows x86_64 and aarch64 and refuses other architectures", () => {
-    assert.deepEqual(keySyscalls("x64"), { addKey: 248, keyctl: 250 });
-    assert.deepEqual(keySyscalls("arm64"), { addKey: 217, keyctl: 219 });
-    assert.throws(() => keySyscalls("mips"), /no add_key\/keyctl numbers for architecture mips/);
+    assert.deepEqual(syscallNumbers("x64"), {
+      addKey: 248,
+      keyctl: 250,
+      ioUringSetup: 425,
+      ioUringEnter: 426,
+      ioUringRegister: 427,
+    });
+    assert.deepEqual([syscallNumbers("arm64").addKey, syscallNumbers("arm64").keyctl], [217, 219]);
+    assert.throws(() => syscallNumbers("mips"), /no numbers for architecture mips/);
+    assert.throws(() => bindKeys({} as Sys, "mips").revokeKey(1), /no numbers for architecture mips/);
   });
 });

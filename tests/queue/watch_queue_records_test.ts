@@ -8,7 +8,7 @@ import {
   WATCH_TYPE,
   WatchQueueCursor,
 } from "../../queue/watch_queue_records.ts";
-import { WatchQueueBatch } from "../../queue/watch_queue.ts";
+import { RecordBatch } from "../../queue/record_queue.ts";
 import { hexBytes, KERNEL_SAMPLES, keyNote, lossNote, removalNote, watchQueueBytes } from "../fixtures/watch_queue.ts";
 
 type Row = [type: number, subtype: number, watchId: number, length: number, keyId?: number, aux?: number];
@@ -194,15 +194,15 @@ describe("WatchQueueCursor", () => {
   });
 });
 
-describe("WatchQueueBatch", () => {
+describe("RecordBatch of notifications", () => {
   it("iterates one view per record over a range of the ring", () => {
     const bytes = concat(
       new Uint8Array(5),
       hexBytes(`${KERNEL_SAMPLES.LOSS} ${KERNEL_SAMPLES.UPDATED}`),
       new Uint8Array(7),
     );
-    const batch = new WatchQueueBatch(bytes);
-    batch.set(5, 5 + 24);
+    const batch = new RecordBatch<WatchQueueCursor>();
+    batch.set(new WatchQueueCursor(bytes), 5, 5 + 24);
     assert.equal(batch.byteLength, 24);
     const seen = [];
     for (const view of batch) seen.push(view.toNotification()); // the same view each time: copy inside the loop

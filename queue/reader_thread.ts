@@ -12,7 +12,8 @@
  */
 import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
-import { Next, type Reader, type ReaderJob, RingProducer } from "./ring.ts";
+import { ERRNO, O } from "./linux.ts";
+import { Next, type RingJob, RingProducer } from "./ring.ts";
 
 /** What the thread is started with. */
 export interface ReaderInit {
@@ -23,20 +24,17 @@ export interface ReaderInit {
 }
 
 /** Starts the thread (ffi/reader_thread.ts); returns how to post it a job. */
-export type SpawnReaderThread = (init: ReaderInit, onError: (err: Error) => void) => (job: ReaderJob) => void;
+export type SpawnReaderThread = (init: ReaderInit, onError: (err: Error) => void) => (job: RingJob) => void;
 
 const POSTED = 0;
-const EINTR = 4;
 const POLLIN = 1;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 const ONE = new Uint8Array(new BigUint64Array([1n]).buffer);
 
-/** The main thread's side of the reader thread. */
-export class ReaderThread implements Reader {
+/** The main thread's side of the reader thread: started with the first ring handed to it. */
+export class ReaderThread {
   readonly #sys: Sys;
   readonly #spawn: SpawnReaderThread;
-  #post?: (job: ReaderJob) => void;
+  #post?: (job: RingJob) => void;
   #control: Int32Array = new Int32Array(1);
   #wakeFd = -1;
   readonly #listeners = new Set<(err: Error) => void>();
@@ -51,7 +49,8 @@ export class ReaderThread implements Reader {
     return this.#post !== undefined;
   }
 
-  add(job: ReaderJob, onError: (err: Error) => void): () => void {
+  /** Hands a ring to the thread; `onError` hears if the thread dies. Returns how to let go. */
+  add(job: RingJob, onError: (err: Error) => void): () => void {
     if (!this.#post) this.#start();
     this.#post!(job);
     Atomics.add(this.#control, POSTED, 1); // after the post: the thread counts on the message
@@ -60,13 +59,14 @@ export class ReaderThread implements Reader {
     return () => this.#listeners.delete(onError);
   }
 
+  /** Wakes the thread to look at every ring's control words. */
   kick(): void {
     if (this.#wakeFd !== -1) this.#sys.write(this.#wakeFd, ONE); // -1: no thread yet, nothing to wake
   }
 
   #start(): void {
     const sys = this.#sys;
-    const wakeFd = sys.eventfd(0, O_NONBLOCK | O_CLOEXEC);
+    const wakeFd = sys.eventfd(0, O.NONBLOCK | O.CLOEXEC);
     if (wakeFd === -1) throw new SyscallError(sys.errno(), "eventfd");
     const control = new Int32Array(new SharedArrayBuffer(4));
     try {
@@ -100,7 +100,7 @@ interface Served {
  * the eventfd. Never returns; the thread is unref'd and ends with the process.
  * @param receive The next job posted, if it has arrived.
  */
-export function runReaders(sys: Sys, init: ReaderInit, receive: () => ReaderJob | undefined): never {
+export function runReaders(sys: Sys, init: ReaderInit, receive: () => RingJob | undefined): never {
   const control = new Int32Array(init.control);
   const served: Served[] = [];
   let received = 0;
@@ -135,7 +135,7 @@ export function runReaders(sys: Sys, init: ReaderInit, receive: () => ReaderJob 
     const polled = sys.poll(new Uint8Array(pollFds.buffer, 0, 8 * count), timeout);
     if (polled === -1) {
       const errno = sys.errno();
-      if (errno !== EINTR) throw new SyscallError(errno, "poll");
+      if (errno !== ERRNO.EINTR) throw new SyscallError(errno, "poll");
       continue;
     }
     if (pollFds[1] >>> 16) sys.read(init.wakeFd, counter); // revents: reset the eventfd
