@@ -7,8 +7,10 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import process from "node:process";
 import type { Browser, BrowserContext } from "playwright-core";
-import { Example, here, within } from "../examples/child.ts";
+import { Example, here } from "../examples/child.ts";
+import { deadline } from "../helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -25,7 +27,9 @@ const page = (body: string) =>
 
 // playwright-core is loaded on demand, so that this file still loads (and skips) without it.
 const playwright = await import("playwright-core").catch(() => undefined);
-const skip = !existsSync(CHROMIUM)
+const skip = process.env.NOTIQ_BROWSER === "0"
+  ? "NOTIQ_BROWSER=0: no browser wanted"
+  : !existsSync(CHROMIUM)
   ? `${CHROMIUM} is missing: run tests/browser/setup.sh`
   : !playwright
   ? "playwright-core is not installed: npm install"
@@ -35,7 +39,7 @@ describe("examples/live_reload_server.ts in Chromium", () => {
   let browser: Browser;
   before(async () => {
     if (skip) return;
-    browser = await within(
+    browser = await deadline(
       playwright!.chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS }),
       30_000,
       "Chromium to start",

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { removeDir } from "../fixtures/watch.ts";
+import { removeDir, waitFor } from "../helpers.ts";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 
@@ -30,15 +30,9 @@ async function session(args: string[], act: () => void, done: (lines: string[]) 
   child.stdout.setEncoding("utf8").on("data", (d) => out += d);
   child.stderr.setEncoding("utf8").on("data", (d) => err += d);
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const wait = async (what: string, test: () => boolean) => {
-    for (const end = Date.now() + 15000; !test();) {
-      if (Date.now() > end) {
-        child.kill("SIGKILL");
-        throw new Error(`Timed out waiting for ${what}; stdout:\n${out}\nstderr:\n${err}`);
-      }
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  // On a timeout the child goes too, and the message says what it printed.
+  const wait = (what: string, test: () => boolean) =>
+    waitFor(() => (child.kill("SIGKILL"), `${what}; stdout:\n${out}\nstderr:\n${err}`), test, 15_000);
   await wait("the watcher to start", () => err.includes("Watching"));
   act();
   const lines = () => out.split("\n").filter(Boolean);
@@ -190,9 +184,7 @@ describe("cli.ts stats", () => {
       child.stdout.setEncoding("utf8").on("data", (d) => out += d);
       child.stderr.setEncoding("utf8").on("data", (d) => err += d);
       const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-      for (const end = Date.now() + 15000; !err.includes("Watching") && Date.now() < end;) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(() => `the "Watching" line; stderr:\n${err}`, () => err.includes("Watching"), 15_000);
       writeFileSync(`${dir}/a`, "1");
       writeFileSync(`${dir}/b`, "1");
       rmSync(`${dir}/a`);

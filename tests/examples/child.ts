@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import { deadline } from "../helpers.ts";
 
 export type Runtime = "deno" | "bun";
 
@@ -17,15 +18,6 @@ const COMMANDS: Record<Runtime, string[]> = {
   deno: [here === "deno" ? process.execPath : repo("node_modules/.bin/deno"), "run", "-A"],
   bun: [here === "bun" ? process.execPath : repo("node_modules/.bin/bun")],
 };
-
-/** Rejects with `what` after `ms`, so no test hangs. */
-export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /** `examples/<name>` running under `runtime`, with its stdout as lines. */
 export class Example {
@@ -75,12 +67,12 @@ export class Example {
       }
       return line;
     })();
-    return await within(found, ms, `a line matching ${pattern}; ${this.output}`);
+    return await deadline(found, ms, () => `a line matching ${pattern}; ${this.output}`);
   }
 
   /** Waits for the exit code, up to `ms`. */
   async end(ms = 20_000): Promise<number | null> {
-    return await within(this.exited, ms, `the example to end; ${this.output}`);
+    return await deadline(this.exited, ms, () => `the example to end; ${this.output}`);
   }
 
   /** SIGTERM, then the exit code (SIGKILL if it does not end within 5 s). Does nothing once ended. */
@@ -90,7 +82,7 @@ export class Example {
     // caught it and exited 0.
     process.kill(this.#child.pid!, "SIGTERM");
     try {
-      return await within(this.exited, 5000, `the example to end on SIGTERM; ${this.output}`);
+      return await deadline(this.exited, 5000, () => `the example to end on SIGTERM; ${this.output}`);
     } catch (err) {
       this.#child.kill("SIGKILL");
       throw err;

@@ -10,6 +10,7 @@ import { spawn, spawnSync } from "node:child_process";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { KEY_SPEC, keys, SyscallError, WatchQueue } from "../../mod.ts";
+import { deadline } from "../helpers.ts";
 
 const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
 // The runtime running this test runs the CLI: deno run -A cli.ts ... / bun cli.ts ...
@@ -28,20 +29,9 @@ async function session(args: string[], act: () => void) {
   child.stdout.setEncoding("utf8").on("data", (d) => out += d);
   child.stderr.setEncoding("utf8").on("data", (d) => err += d);
   const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
-  const bounded = async <T>(what: string, p: Promise<T>): Promise<T> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`timed out waiting for ${what}; stdout:\n${out}\nstderr:\n${err}`));
-      }, WAIT_MS);
-    });
-    try {
-      return await Promise.race([p, late]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
+  // On a timeout the child goes too, and the message says what it printed.
+  const bounded = <T>(what: string, p: Promise<T>): Promise<T> =>
+    deadline(p, WAIT_MS, () => (child.kill("SIGKILL"), `${what}; stdout:\n${out}\nstderr:\n${err}`));
   await bounded(
     "the CLI to start",
     new Promise<void>((resolve) => {

@@ -5,7 +5,7 @@ import { lstatSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from "n
 import { loadSys } from "../../ffi/load.ts";
 import { FILE_TYPE, FsCalls } from "../../queue/fs_calls.ts";
 import { SyscallError } from "../../queue/errors.ts";
-import { assertFdCount, fdCount, removeDir, tempDir } from "./helpers.ts";
+import { assertFdCount, fdCount, removeDir, tempDir } from "../helpers.ts";
 
 const sys = await loadSys();
 const fs = new FsCalls(sys);

@@ -8,7 +8,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync } from "node:fs";
+import { setImmediate } from "node:timers";
+import { assertFdCount, deadline, fdCount } from "../helpers.ts";
 import {
   describeNotification,
   KEY_NOTIFY,
@@ -25,18 +26,6 @@ const why = WatchQueue.probe();
 const skip = why ? `key notifications unavailable: ${why.message}` : false;
 // JS runs 40-60x slower under the VM's emulated CPU: generous, but bounded, waits.
 const WAIT_MS = process.env.NOTIQ_VM ? 60_000 : 5_000;
-
-function fdCount(): number {
-  return readdirSync("/proc/self/fd").length;
-}
-
-function deadline<T>(promise: Promise<T>, ms: number, what: () => string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout>;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what()}`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 type Row = (string | number | undefined)[];
 
@@ -79,16 +68,16 @@ async function until(
 }
 
 describe("WatchQueue capability detection (real kernel)", () => {
-  it("supported() agrees with probe() and leaves no fd open", () => {
+  it("supported() agrees with probe() and leaves no fd open", async () => {
     const before = fdCount();
     assert.equal(WatchQueue.supported(), why === undefined);
     WatchQueue.probe();
-    assert.equal(fdCount(), before);
+    await assertFdCount(before);
   });
 
   it("new WatchQueue() throws pipe2 ENOPKG naming CONFIG_WATCH_QUEUE on a kernel without it", {
     skip: why instanceof SyscallError && why.code === "ENOPKG" ? false : "this kernel has CONFIG_WATCH_QUEUE",
-  }, () => {
+  }, async () => {
     assert.equal(WatchQueue.supported(), false);
     const before = fdCount();
     assert.throws(
@@ -97,7 +86,7 @@ describe("WatchQueue capability detection (real kernel)", () => {
         err instanceof SyscallError && err.code === "ENOPKG" && err.errno === -65 && err.syscall === "pipe2" &&
         /CONFIG_WATCH_QUEUE/.test(err.message),
     );
-    assert.equal(fdCount(), before);
+    await assertFdCount(before);
   });
 
   it("the VM's kernel supports key notifications", { skip: process.env.NOTIQ_VM ? false : "not in the VM" }, () => {
@@ -282,9 +271,9 @@ describe("WatchQueue key notifications (real kernel)", { skip }, () => {
     q.watchKey(ring, 1);
     const it = q[Symbol.asyncIterator]();
     const pending = it.next();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setImmediate(resolve)); // its look at the next turn found nothing: it waits
     q.close();
-    assert.deepEqual(await deadline(pending, WAIT_MS, () => "the pending read to end"), {
+    assert.deepEqual(await deadline(pending, WAIT_MS, "the pending read to end"), {
       done: true,
       value: undefined,
     });
@@ -306,6 +295,6 @@ describe("WatchQueue key notifications (real kernel)", { skip }, () => {
       assert.deepEqual((await take(q[Symbol.asyncIterator](), 1)).map(row), [["LINKED", ring, key, 1]]);
       q.close();
     }
-    assert.equal(fdCount(), before);
+    await assertFdCount(before, WAIT_MS);
   });
 });

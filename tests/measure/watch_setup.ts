@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { watch, type Watcher } from "../../mod.ts";
-import { withSysctl } from "../kernel/helpers.ts";
+import { withSysctl } from "../helpers.ts";
 
 const WIDE = 100, DEEP = 100; // 100 x 100 = 10,000 directories under the root
 const root = mkdtempSync("/dev/shm/notiq-measure-");
