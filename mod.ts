@@ -26,7 +26,8 @@ import { spawnReaderThread } from "./ffi/reader_thread.ts";
 import { InotifyCore, type InotifyOptions } from "./queue/inotify.ts";
 import { ReaderThread } from "./queue/reader.ts";
 import type { Host } from "./queue/ring.ts";
-import { WatcherCore, type WatchOptions } from "./queue/watcher.ts";
+import * as watcher from "./queue/watcher.ts";
+import type { WatchOptions } from "./queue/watch_options.ts";
 import { bindKeys, type Keys } from "./queue/keys.ts";
 import { probeWatchQueue, WatchQueueCore, type WatchQueueOptions } from "./queue/watch_queue.ts";
 
@@ -162,10 +163,10 @@ export const keys: Keys = bindKeys(host.sys);
  * A running {@linkcode watch}: `for await` its {@linkcode WatchEvent}s, `await ready`, `close()`.
  * Leaving a `for await` loop early closes it, as with `node:fs/promises` `watch()`.
  */
-export class Watcher extends WatcherCore {
+export class Watcher extends watcher.Watcher {
   /** Use {@linkcode watch}. */
   constructor(paths: string | URL | readonly (string | URL)[], options?: WatchOptions) {
-    super(host, paths, options);
+    super(paths, options, host);
   }
 }
 
@@ -228,5 +229,7 @@ export type { WatchNotification } from "./queue/watch_queue_records.ts";
 export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE, WatchQueueBatch } from "./queue/watch_queue.ts";
 export type { WatchFilter, WatchNotificationView, WatchQueueCore, WatchQueueOptions } from "./queue/watch_queue.ts";
 export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
-export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from "./queue/watcher.ts";
-export type { WatcherCore, WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";
+export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS } from "./queue/watch_options.ts";
+export type { WatchEvent, WatchEventKind, WatchOptions } from "./queue/watch_options.ts";
+export { WatchLimitError } from "./queue/watch_limit.ts";
+export type { WatchStats } from "./queue/watcher.ts";
