@@ -162,6 +162,8 @@ export function watchConfig(paths: unknown, options: WatchOptions | undefined = 
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
-  if (typeof value !== "boolean") throw new TypeError(`Cannot watch: ${name} must be a boolean, got ${describe(value)}`);
+  if (typeof value !== "boolean") {
+    throw new TypeError(`Cannot watch: ${name} must be a boolean, got ${describe(value)}`);
+  }
   return value;
 }

@@ -283,7 +283,9 @@ export class WatchTree {
       const childPath = join(path, child.name);
       children.set(child.name, child);
       if (mode !== "setup") this.#emit("create", childPath, isDir(child));
-      if (isDir(child) && recursive) stack.push({ node: child, path: childPath, mode: mode === "setup" ? mode : "new" });
+      if (isDir(child) && recursive) {
+        stack.push({ node: child, path: childPath, mode: mode === "rescan" ? "new" : mode });
+      }
     }
   }
 
@@ -305,9 +307,8 @@ export class WatchTree {
       const code = (err as SyscallError).code;
       if (code === "ENOENT" || code === "ENOTDIR") return false; // gone: its event follows
       if (mode === "setup" && code === "ENOSPC") throw err; // ready rejects, with the numbers
-      const error = code === "ENOSPC"
-        ? new WatchLimitError(path, this.watches, this.watches + countDirs([path], this.#counting), this.#port.watchLimit())
-        : err as Error;
+      const needed = code === "ENOSPC" ? this.watches + countDirs([path], this.#counting) : 0;
+      const error = needed ? new WatchLimitError(path, this.watches, needed, this.#port.watchLimit()) : err as Error;
       this.#sink({ kind: "error", path, isDirectory: true, error });
       return false;
     }

@@ -340,7 +340,9 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     }
     if (again.length === 0) return;
     try {
-      this.#marker.mark(() => { for (const reached of again) reached(); });
+      this.#marker.mark(() => {
+        for (const reached of again) reached();
+      });
     } catch (err) {
       this.#failSyncs(err); // and records stay checked against the disk: slower, never wrong
     }
