@@ -106,17 +106,17 @@ function pathOf(node: Node): string {
 
 const isDir = (node: Node) => node.children !== undefined;
 
-/** What changes a directory's names. */
-const NAMESPACE = IN.CREATE | IN.DELETE | IN.MOVED_FROM | IN.MOVED_TO;
 /** A directory's own open/read/close come from our scans as much as from anyone: never reported. */
 const DIR_READS = IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE;
 
 /** The tree of one `watch()`. Feed it records in the order read, then {@linkcode endBatch}. */
 export class WatchTree {
   /**
-   * True while records may predate the last rescan, which may have seen their effect and what came
-   * after it: their names are then checked against the disk ({@linkcode record}). The driver sets
-   * it after {@linkcode rescan} and clears it once it reads a record queued after the rescan.
+   * True while the records read were queued before the rescan after an overflow began: the rescan
+   * has seen what they did (or what came of it), so they are passed over, all but `IGNORED`.
+   * Applying them would replay history over the rescanned tree: a rename a -> b read after a
+   * rescan that found b, and a new a, would move the new a. The driver sets it before
+   * {@linkcode rescan} and clears it when it reads the mark it queued just before the rescan.
    */
   stale = false;
   readonly #port: TreePort;
@@ -128,6 +128,12 @@ export class WatchTree {
   readonly #rootPaths: string[] = [];
   readonly #pairing: RenamePairing;
   readonly #setup: Scan[] = [];
+  /**
+   * Directories whose watch could not be placed, or which could not be listed, because their path
+   * was gone (ENOENT, ENOTDIR): deleted, or moved by a rename whose records are still to come.
+   * A rename of one of them or of a directory above scans them at the new path; a delete drops them.
+   */
+  readonly #unscanned = new Set<Node>();
 
   /**
    * @param port The watches and the disk.
@@ -240,11 +246,15 @@ export class WatchTree {
       entries = this.#port.list(path);
     } catch (err) {
       const code = (err as SyscallError).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return; // gone: its own events say so
+      if (code === "ENOENT" || code === "ENOTDIR") { // gone or moved: its own events say which
+        this.#unscanned.add(node);
+        return;
+      }
       if (mode === "setup" && node.root !== undefined) throw err; // EACCES on a root: ready rejects
       this.#sink({ kind: "error", path, isDirectory: true, error: err as Error });
       return;
     }
+    if (this.#unscanned.size > 0) this.#unscanned.delete(node);
     const { recursive, followSymlinks } = this.#options;
     const diff = mode === "rescan";
     const children = node.children!;
@@ -305,7 +315,10 @@ export class WatchTree {
       );
     } catch (err) {
       const code = (err as SyscallError).code;
-      if (code === "ENOENT" || code === "ENOTDIR") return false; // gone: its event follows
+      if (code === "ENOENT" || code === "ENOTDIR") { // gone or moved: its events follow
+        this.#unscanned.add(node);
+        return false;
+      }
       if (mode === "setup" && code === "ENOSPC") throw err; // ready rejects, with the numbers
       const needed = code === "ENOSPC" ? this.watches + countDirs([path], this.#counting) : 0;
       const error = needed ? new WatchLimitError(path, this.watches, needed, this.#port.watchLimit()) : err as Error;
@@ -379,8 +392,8 @@ export class WatchTree {
       this.#byWd.delete(wd);
       dir.wd = -1;
       if (this.#roots.includes(dir)) this.#rootGone(dir, false);
-    } else if (this.stale && mask & NAMESPACE) {
-      this.#reconciled(dir, r.name);
+    } else if (this.stale) {
+      return; // the rescan has seen it
     } else if (mask & IN.MOVED_FROM) {
       pairing.from(wd, mask, r.cookie, r.name);
     } else if (mask & IN.MOVED_TO) {
@@ -460,8 +473,23 @@ export class WatchTree {
     node.parent = toDir;
     toDir.children.set(toName, node);
     this.#emit("rename", path, isDir(node), oldPath);
-    // Moved before its watch could be placed: place it now, and report what is inside.
-    if (node.children && node.wd < 0 && this.#options.recursive) this.#walk(node, path, "new");
+    if (node.children && this.#options.recursive) {
+      if (node.wd < 0) this.#unscanned.add(node); // e.g. known only from a change record
+      this.#scanMoved(node);
+    }
+  }
+
+  /**
+   * After a rename of `moved`: directories in its subtree that could not be watched or listed at
+   * their old path (the rename had happened already) are scanned at the new one.
+   */
+  #scanMoved(moved: Node): void {
+    for (const node of [...this.#unscanned]) {
+      if (!this.#unscanned.has(node)) continue; // scanned by the walk of one above it
+      let n: Node | undefined = node;
+      while (n && n !== moved) n = n.parent;
+      if (n) this.#walk(node, pathOf(node), "new");
+    }
   }
 
   #movedOut(half: MoveHalf): void {
@@ -472,23 +500,6 @@ export class WatchTree {
     this.#drop(node, true);
   }
 
-  /**
-   * A CREATE, DELETE or half a rename read while {@linkcode stale}: the disk decides what changed,
-   * not the record. A rename in this window is reported as delete + create.
-   */
-  #reconciled(dir: Node, name: string): void {
-    const path = join(pathOf(dir), name);
-    const st = this.#port.lstat(path);
-    if (st) {
-      this.#created(dir, name, st.type === FILE_TYPE.DIRECTORY); // nothing if known already
-      return;
-    }
-    const known = dir.children?.get(name);
-    if (!known) return;
-    this.#emit("delete", path, isDir(known));
-    this.#drop(known, true);
-  }
-
   /** MODIFY, ATTRIB, OPEN, ACCESS, CLOSE_*: one event per kind bit, never a directory's reads. */
   #changed(dir: Node, name: string, mask: number): void {
     let path: string, isDirectory: boolean;
@@ -497,16 +508,12 @@ export class WatchTree {
       path = dir.root;
       isDirectory = isDir(dir);
     } else {
-      const children = dir.children;
-      if (!children) return;
-      let node = children.get(name);
+      const node = dir.children?.get(name);
+      // A name the tree does not know is reported but not learnt: the consumer got no create for
+      // it, so a later rename of it must be a create.
       path = join(pathOf(dir), name);
-      if (!node) {
-        if (this.#excluded(path)) return;
-        node = new Node(name, dir, (mask & IN.ISDIR) !== 0);
-        children.set(name, node);
-      }
-      isDirectory = isDir(node);
+      if (!node && this.#excluded(path)) return;
+      isDirectory = node ? isDir(node) : (mask & IN.ISDIR) !== 0;
     }
     if (isDirectory && mask & DIR_READS) return;
     for (const [bit, kind] of KIND_BITS) if (mask & bit) this.#emit(kind, path, isDirectory);
@@ -529,6 +536,7 @@ export class WatchTree {
         else this.#byWd.delete(n.wd);
       }
       n.wd = -1;
+      if (this.#unscanned.size > 0) this.#unscanned.delete(n);
       if (n.children) { for (const child of n.children.values()) stack.push(child); }
     }
   }

@@ -3,7 +3,7 @@
  * to a {@linkcode WatchTree} and hands the tree's events to the consumer.
  *
  * It owns what involves time and the event loop: the setup in slices, the loop over batches, the
- * rename timer, overflow repair (a rescan, then a mark), {@linkcode Watcher.sync}, abort and close.
+ * rename timer, overflow repair (a mark, then a rescan), {@linkcode Watcher.sync}, abort and close.
  * The reader thread drains the kernel queue into the instance's ring all the time, but records
  * become events only while the consumer asks for them: a consumer that stops lets the ring fill,
  * then the kernel queue, and that overflow is repaired by a rescan.
@@ -318,9 +318,10 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   // ---- overflow ----
 
   /**
-   * A Q_OVERFLOW: report it, rescan, then mark the queue. Records queued before that mark may
-   * predate the rescan's view (it may have seen their effect and what came after), so the tree
-   * checks them against the disk until the mark is read; records after it are trusted again.
+   * A Q_OVERFLOW: report it, mark the queue, rescan. Records queued before that mark describe
+   * changes made before the rescan began, which it has seen: the tree passes over them until the
+   * mark is read. Records after it are applied as usual: the tree's handlers take a change the
+   * rescan saw already as no change (a create of a known name, a delete or rename of an unknown one).
    */
   #overflow(): void {
     this.#stats.overflows++;
@@ -329,23 +330,26 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     const again = this.#marker.lost(); // marks the kernel may have dropped: made again below
     this.#tree.overflow();
     if (this.#rescan) {
-      const start = performance.now();
-      this.#tree.rescan();
-      this.#stats.rescans++;
-      this.#stats.lastRescanMs = performance.now() - start;
       this.#tree.stale = true;
       again.push(() => {
         this.#tree.stale = false;
       });
     }
-    if (again.length === 0) return;
-    try {
-      this.#marker.mark(() => {
-        for (const reached of again) reached();
-      });
-    } catch (err) {
-      this.#failSyncs(err); // and records stay checked against the disk: slower, never wrong
+    if (again.length > 0) {
+      try {
+        this.#marker.mark(() => {
+          for (const reached of again) reached();
+        });
+      } catch (err) {
+        this.#tree.stale = false; // replayed then: nearly always right, where skipping for ever is wrong
+        this.#failSyncs(err);
+      }
     }
+    if (!this.#rescan) return;
+    const start = performance.now();
+    this.#tree.rescan();
+    this.#stats.rescans++;
+    this.#stats.lastRescanMs = performance.now() - start;
   }
 }
 

@@ -327,6 +327,61 @@ describe("watch() overflow", () => {
     }
   });
 
+  it("overflows in the middle of random churn: applying every event still gives the real tree", async () => {
+    const dir = tempDir(), outside = tempDir();
+    const before = fdCount();
+    const seed = Number(process.env.NOTIQ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    let watcher: Watcher | undefined;
+    try {
+      for (const round of ["1", "2"]) mkdirSync(`${dir}/${round}`), mkdirSync(`${outside}/${round}`);
+      const options = { ringSize: 272, bufferSize: 272 };
+      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, options));
+      await watcher.ready;
+      const known = realTree(dir);
+      const reader = new Reader(watcher);
+      // First with the consumer stopped: the 64-event queue overflows for sure. Then while a slow
+      // consumer (it walks the tree after each event) reads: changes made during a rescan.
+      // (What is made in a new directory before the consumer reads its CREATE queues nothing: the
+      // writes into a watched one overflow the queue.)
+      const fill = "for i in $(seq 60); do echo $i > w$i; done\n";
+      const first = spawnSync("sh", ["-c", fill + churnScript(seed, 150, `${outside}/1`)], { cwd: `${dir}/1` });
+      assert.equal(first.status, 0, `churn seed ${seed}: the script failed`);
+      const child = spawn("sh", ["-c", churnScript(seed + 1, 150, `${outside}/2`)], {
+        cwd: `${dir}/2`,
+        stdio: "ignore",
+      });
+      const exited = once(child, "exit");
+      let status: number | null | undefined;
+      exited.then(([code]) => status = code);
+      const walk = () => {
+        try {
+          realTree(dir);
+        } catch {
+          // changed under the walk
+        }
+      };
+      while (status === undefined) if (await Promise.race([reader.next(20000), exited])) walk();
+      assert.equal(status, 0, `churn seed ${seed + 1}: the script failed`);
+      const events = await reader.synced(watcher, "the repaired stream");
+      for (const ev of events) apply(known, dir, ev);
+      const real = realTree(dir);
+      const stats = watcher.stats();
+      assert.ok(stats.overflows > 0, `no overflow (seed ${seed})`);
+      assert.deepEqual(
+        lines(known),
+        lines(real),
+        `churn seed ${seed}, ${stats.overflows} overflows (NOTIQ_SEED repeats it)`,
+      );
+      assert.equal(stats.watches, [...real.values()].filter((d) => d).length + 1, `seed ${seed}`);
+      assert.equal(kernelWatchCount(), stats.watches);
+    } finally {
+      await watcher?.close();
+      removeDir(dir);
+      removeDir(outside);
+    }
+    await assertFdCount(before);
+  });
+
   it('with onOverflow "report", reports the overflow and rescans nothing', async () => {
     const dir = tempDir();
     let watcher: Watcher | undefined;

@@ -18,8 +18,8 @@ type Rec = [mask: string, dir: string, name?: string, cookie?: number];
 
 /**
  * One step: a record; a change on disk; or what the driver does — `end` (a batch ends), `timeout`
- * (the rename timer ran out), `overflow` (Q_OVERFLOW: report, rescan, records stale), `marked`
- * (the mark after the rescan was read: records are trusted again).
+ * (the rename timer ran out), `overflow` (Q_OVERFLOW: report, mark, rescan: records stale),
+ * `marked` (the mark before the rescan was read: records are applied again).
  */
 type Step = Rec | ((fs: FakeFs) => void) | "end" | "timeout" | "overflow" | "marked";
 
@@ -92,8 +92,8 @@ function run(tree: WatchTree, fs: FakeFs, steps: Step[]): void {
     else if (step === "timeout") tree.flushMoves();
     else if (step === "overflow") {
       tree.overflow();
-      tree.rescan();
       tree.stale = true;
+      tree.rescan();
     } else if (step === "marked") tree.stale = false;
     else {
       const [mask, dir, name = "", cookie = 0] = step;
@@ -267,16 +267,70 @@ const cases: Case[] = [
     watches: [".", "b"],
   },
   {
+    name:
+      "a directory made in a directory renamed before its CREATE was read is watched and listed once the rename is read",
+    before: ["p/"],
+    steps: [
+      mkdir("p/n/m"),
+      write("p/n/f"),
+      mv("p", "q"),
+      ["CREATE ISDIR", "p", "n"], // its watch at p/n: ENOENT
+      ["MOVED_FROM ISDIR", "", "p", 5],
+      ["MOVED_TO ISDIR", "", "q", 5],
+      ["MOVE_SELF", "p"],
+    ],
+    events: ["create p/n/", "rename p/ -> q/", "create q/n/f", "create q/n/m/"],
+    watches: [".", "q", "q/n", "q/n/m"],
+  },
+  {
+    name: "a directory whose parent is renamed between its watch and its listing is listed once the rename is read",
+    before: ["p/"],
+    steps: [
+      mkdir("p/n"),
+      write("p/n/f"),
+      (fs) =>
+        fs.afterAddWatch = (path) => {
+          if (path !== `${R}/p/n`) return;
+          fs.afterAddWatch = undefined;
+          fs.rename(`${R}/p`, `${R}/q`);
+        },
+      ["CREATE ISDIR", "p", "n"], // watched at p/n, then listing p/n: ENOENT
+      ["MOVED_FROM ISDIR", "", "p", 5],
+      ["MOVED_TO ISDIR", "", "q", 5],
+    ],
+    events: ["create p/n/", "rename p/ -> q/", "create q/n/f"],
+    watches: [".", "q", "q/n"],
+  },
+  {
+    name: "a directory that could not be watched because it was deleted is forgotten with its DELETE",
+    steps: [
+      mkdir("n"),
+      rm("n"),
+      ["CREATE ISDIR", "", "n"],
+      ["DELETE ISDIR", "", "n"],
+      mkdir("q"),
+      ["CREATE ISDIR", "", "q"],
+    ],
+    events: ["create n/", "delete n/", "create q/"],
+    watches: [".", "q"],
+  },
+  {
     name: "a directory's own open and reads are not reported; a file's are",
     before: ["a", "d/"],
     steps: [["OPEN ISDIR", "", "d"], ["CLOSE_NOWRITE ISDIR", "", "d"], ["OPEN", "", "a"], ["ACCESS", "", "a"]],
     events: ["open a", "access a"],
   },
   {
-    name: "a change to a name not known yet is reported (and the name known from then on)",
-    steps: [write("z"), ["MODIFY", "", "z"]],
-    events: ["modify z"],
-    applies: false, // no create for z: it was there unseen, as for a watch placed late
+    name: "a change to a name not known is reported but not learnt: a rename of it is a create",
+    steps: [
+      (fs) => fs.write("/out/z"),
+      mv("/out/z", "z"), // (its MOVED_TO lost)
+      ["MODIFY", "", "z"],
+      mv("z", "y"),
+      ["MOVED_FROM", "", "z", 4],
+      ["MOVED_TO", "", "y", 4],
+    ],
+    events: ["modify z", "create y"],
   },
   {
     name:
@@ -399,18 +453,19 @@ const cases: Case[] = [
     events: ["delete a", "overflow ./"],
   },
   {
-    name: "overflow: records the rescan may have seen are checked against the disk until the mark",
+    name: "overflow: records queued before the rescan are passed over (it has seen what they did)",
     before: ["a/s1/x", "b/"],
     steps: [
       // Made after the Q_OVERFLOW was queued, before it was read: queued behind it, seen by the rescan.
       mv("a/s1", "b/s2"),
       mkdir("a/s1"),
       "overflow",
-      ["MOVED_FROM ISDIR", "a", "s1", 8],
+      ["MOVED_FROM ISDIR", "a", "s1", 8], // replayed, these would move the new a/s1 over b/s2
       ["MOVED_TO ISDIR", "b", "s2", 8],
       ["CREATE ISDIR", "a", "s1"],
       ["CREATE", "", "q"], // made and removed before the rescan: never seen, never reported
       ["DELETE", "", "q"],
+      ["MODIFY", "", "q"],
       "marked",
       write("b/s2/after"),
       ["CREATE", "b/s2", "after"],
@@ -423,6 +478,25 @@ const cases: Case[] = [
       "create b/s2/after",
     ],
     watches: [".", "a", "a/s1", "b", "b/s2"],
+  },
+  {
+    name: "overflow: after the mark, a change the rescan saw is no change, and paths follow later renames",
+    before: ["n/", "d/"],
+    steps: [
+      write("n/f"), // while the rescan runs: it lists f, and the record comes after the mark
+      "overflow",
+      "marked",
+      ["CREATE", "n", "f"],
+      mv("n", "m"),
+      mv("d", "n"), // a new n: ...
+      ["MOVED_FROM ISDIR", "", "n", 3],
+      ["MOVED_TO ISDIR", "", "m", 3],
+      ["MOVED_FROM ISDIR", "", "d", 4],
+      ["MOVED_TO ISDIR", "", "n", 4],
+      ["MODIFY", "n", "f"], // ... but the record of n/f is about m/f now
+    ],
+    events: ["overflow ./", "create n/f", "rename n/ -> m/", "rename d/ -> n/", "modify m/f"],
+    watches: [".", "m", "n"],
   },
   {
     name: "overflow of a file root: a modify, or a delete when it is gone",
