@@ -180,7 +180,9 @@ export class Watcher extends watcher.Watcher {
  * `followSymlinks`. Watches go on directories only, so a tree needs one watch per directory out
  * of `fs.inotify.max_user_watches` (per user); hitting it is a {@linkcode WatchLimitError} with the
  * numbers. Files moved out of the trees are reported when their `MOVED_FROM` is known to have no
- * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}.
+ * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}. `await watcher.sync()`
+ * resolves once the events of every change made before it have reached the consumer (it needs one
+ * that iterates); it writes nothing in the watched trees.
  *
  * @param paths Directories or files; relative paths are resolved against the working directory.
  * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`.

@@ -123,8 +123,29 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
    * iteration starts (or the watcher closes).
    *
    * @throws {Error} Rejects when the watcher closes first (an `AbortError` when `signal` aborted
-   *   it), or with a {@linkcode SyscallError} when the mark cannot be made (`memfd_create`, `open`
-   *   of `/proc/self/fd/N`, `inotify_add_watch`).
+   *   it), or with a `SyscallError` when the mark cannot be made (`memfd_create`, `open` of
+   *   `/proc/self/fd/N`, `inotify_add_watch`).
+   * @example Waiting for the events of what was just done
+   * ```ts
+   * import { watch } from "@notiq/notiq";
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+   *
+   * const dir = mkdtempSync("/tmp/notiq-");
+   * const watcher = watch(dir, { events: ["create"] });
+   * await watcher.ready;
+   * const seen: string[] = [];
+   * const consuming = (async () => {
+   *   for await (const ev of watcher) seen.push(ev.path);
+   * })();
+   * writeFileSync(`${dir}/a`, "");
+   * writeFileSync(`${dir}/b`, "");
+   * await watcher.sync();
+   * assert.deepEqual(seen, [`${dir}/a`, `${dir}/b`]);
+   * await watcher.close();
+   * await consuming;
+   * rmSync(dir, { recursive: true });
+   * ```
    */
   sync(): Promise<void> {
     if (this.#closed) return Promise.reject(new Error("Cannot sync: this watcher is closed"));

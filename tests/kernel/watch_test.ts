@@ -1,6 +1,6 @@
 import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   appendFileSync,
   mkdirSync,
@@ -13,7 +13,6 @@ import {
   unlinkSync,
   writeFileSync,
 } from "node:fs";
-import { once } from "node:events";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
@@ -29,23 +28,31 @@ import {
   readerThreadParked,
   realTree,
   removeDir,
+  runWhileReading,
   show,
   tempDir,
   waitFor,
   withSysctl,
 } from "../fixtures/watch.ts";
 
-/** Runs `body` with a temp dir and a watcher on it; checks that no fd is left open afterwards. */
+/**
+ * Runs `body` with a temp dir and a watcher on it; checks that no fd is left open afterwards.
+ * With `queued`, the watcher's kernel queue holds that many events (`max_queued_events`, which the
+ * kernel takes at inotify_init1(): set around watch() only).
+ */
 async function withWatcher(
   options: Parameters<typeof watch>[1],
   body: (dir: string, watcher: Watcher, reader: Reader) => Promise<void>,
   prepare?: (dir: string) => void,
+  queued?: number,
 ): Promise<void> {
   const dir = tempDir();
   const before = fdCount();
   try {
     prepare?.(dir);
-    const watcher = watch(dir, options);
+    const watcher = queued
+      ? await withSysctl("max_queued_events", queued, () => watch(dir, options))
+      : watch(dir, options);
     try {
       await watcher.ready;
       await body(dir, watcher, new Reader(watcher));
@@ -226,20 +233,12 @@ describe("watch() exclude and symlinks", () => {
 });
 
 describe("watch() overflow", () => {
+  const tiny = { ringSize: 272, bufferSize: 272 }; // a ring of one record: the kernel queue fills
+
   it("after an overflow forced while the consumer is stopped, applying every event gives the real tree", async () => {
-    const dir = tempDir();
-    const before = fdCount();
-    let watcher: Watcher | undefined;
-    try {
-      mkdirSync(`${dir}/keep/k1`, { recursive: true });
-      mkdirSync(`${dir}/gone/g1`, { recursive: true });
-      mkdirSync(`${dir}/moved/m1`, { recursive: true });
-      for (let i = 0; i < 10; i++) writeFileSync(`${dir}/keep/f${i}`, "");
-      const known = realTree(dir);
-      // The kernel takes max_queued_events at inotify_init1(): restore it right after.
-      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, { ringSize: 272, bufferSize: 272 }));
-      await watcher.ready;
-      const reader = new Reader(watcher);
+    let known = new Map<string, boolean>();
+    await withWatcher(tiny, async (dir, watcher, reader) => {
+      known = realTree(dir);
       writeFileSync(`${dir}/first`, "");
       await reader.until("the first event", (evs) => evs.length > 0);
       apply(known, dir, reader.events[0]);
@@ -252,7 +251,7 @@ describe("watch() overflow", () => {
       for (let i = 0; i < 5; i++) unlinkSync(`${dir}/keep/f${i}`);
       appendFileSync(`${dir}/keep/f9`, "changed");
       // The kernel queue is full: sync()'s own mark is dropped with the rest, and made again after
-      // the rescan.
+      // the overflow is read.
       const events = await reader.synced(watcher, "the repaired stream");
       const overflows = events.filter((e) => e.kind === "overflow");
       assert.equal(overflows.length, 1, "one overflow event");
@@ -268,27 +267,19 @@ describe("watch() overflow", () => {
       // The rescan did not feed the stream: nothing more comes.
       await reader.synced(watcher);
       assert.equal(reader.events.length, events.length);
-    } finally {
-      await watcher?.close();
-      removeDir(dir);
-    }
-    await assertFdCount(before);
+    }, (dir) => {
+      mkdirSync(`${dir}/keep/k1`, { recursive: true });
+      mkdirSync(`${dir}/gone/g1`, { recursive: true });
+      mkdirSync(`${dir}/moved/m1`, { recursive: true });
+      for (let i = 0; i < 10; i++) writeFileSync(`${dir}/keep/f${i}`, "");
+    }, 64);
   });
 
   it("changes queued behind the Q_OVERFLOW, which its rescan sees, are not applied twice", async () => {
-    const dir = tempDir();
-    const before = fdCount();
-    let watcher: Watcher | undefined;
-    try {
-      mkdirSync(`${dir}/a/s1`, { recursive: true });
-      writeFileSync(`${dir}/a/s1/x`, "");
-      mkdirSync(`${dir}/b`);
+    // Small batches: the first one is handed out before the reader reaches the Q_OVERFLOW.
+    await withWatcher({ bufferSize: 272 }, async (dir, watcher, reader) => {
       const known = realTree(dir);
-      // Small batches: the first one is handed out before the reader reaches the Q_OVERFLOW.
-      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, { bufferSize: 272 }));
-      await watcher.ready;
       for (let i = 0; i < 100; i++) writeFileSync(`${dir}/a/f${i}`, ""); // 300 events: overflow
-      const reader = new Reader(watcher);
       await reader.until("the first event", (evs) => evs.length > 0);
       // Queued after the Q_OVERFLOW, done before the rescan it causes: the rescan sees them.
       renameSync(`${dir}/a/s1`, `${dir}/b/s2`);
@@ -300,103 +291,81 @@ describe("watch() overflow", () => {
       assert.equal(watcher.stats().watches, 5, "root, a, a/s1, b, b/s2");
       writeFileSync(`${dir}/b/s2/after`, "");
       await reader.until("an event from the moved directory", (evs) => created(evs, `${dir}/b/s2/after`) === 1);
-    } finally {
-      await watcher?.close();
-      removeDir(dir);
-    }
-    await assertFdCount(before);
+    }, (dir) => {
+      mkdirSync(`${dir}/a/s1`, { recursive: true });
+      writeFileSync(`${dir}/a/s1/x`, "");
+      mkdirSync(`${dir}/b`);
+    }, 64);
   });
 
   it("lists names that are not UTF-8 as their events name them: the rescan reports no change for them", async () => {
-    const dir = tempDir();
-    const oddName = (bytes: string) => spawnSync("sh", ["-c", `touch "$(printf '${bytes}')"`], { cwd: dir }).status;
-    let watcher: Watcher | undefined;
-    try {
-      assert.equal(oddName("old\\377name"), 0);
-      watcher = await withSysctl("max_queued_events", 16, () => watch(dir, { ringSize: 272, bufferSize: 272 }));
-      await watcher.ready;
-      assert.equal(oddName("new\\376name"), 0); // its create comes before the overflow
-      for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
-      const events = await new Reader(watcher).synced(watcher, "the repaired stream");
-      assert.equal(events.filter((e) => e.kind === "overflow").length, 1, "one overflow event");
-      const odd = events.filter((e) => e.path.includes("\ufffd") && e.kind !== "attrib" && e.kind !== "close_write");
-      assert.deepEqual(odd.map(show), [`create ${dir}/new\ufffdname`]);
-    } finally {
-      await watcher?.close();
-      removeDir(dir);
-    }
+    const oddName = (dir: string, bytes: string) =>
+      spawnSync("sh", ["-c", `touch "$(printf '${bytes}')"`], { cwd: dir }).status;
+    await withWatcher(
+      tiny,
+      async (dir, watcher, reader) => {
+        assert.equal(oddName(dir, "new\\376name"), 0); // its create comes before the overflow
+        for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
+        const events = await reader.synced(watcher, "the repaired stream");
+        assert.equal(events.filter((e) => e.kind === "overflow").length, 1, "one overflow event");
+        const odd = events.filter((e) => e.path.includes("\ufffd") && e.kind !== "attrib" && e.kind !== "close_write");
+        assert.deepEqual(odd.map(show), [`create ${dir}/new\ufffdname`]);
+      },
+      (dir) => assert.equal(oddName(dir, "old\\377name"), 0),
+      16,
+    );
   });
 
   it("overflows in the middle of random churn: applying every event still gives the real tree", async () => {
-    const dir = tempDir(), outside = tempDir();
-    const before = fdCount();
+    const outside = tempDir();
     const seed = Number(process.env.NOTIQ_SEED ?? Math.floor(Math.random() * 2 ** 31));
-    let watcher: Watcher | undefined;
     try {
-      for (const round of ["1", "2"]) mkdirSync(`${dir}/${round}`), mkdirSync(`${outside}/${round}`);
-      const options = { ringSize: 272, bufferSize: 272 };
-      watcher = await withSysctl("max_queued_events", 64, () => watch(dir, options));
-      await watcher.ready;
-      const known = realTree(dir);
-      const reader = new Reader(watcher);
-      // First with the consumer stopped: the 64-event queue overflows for sure. Then while a slow
-      // consumer (it walks the tree after each event) reads: changes made during a rescan.
-      // (What is made in a new directory before the consumer reads its CREATE queues nothing: the
-      // writes into a watched one overflow the queue.)
-      const fill = "for i in $(seq 60); do echo $i > w$i; done\n";
-      const first = spawnSync("sh", ["-c", fill + churnScript(seed, 150, `${outside}/1`)], { cwd: `${dir}/1` });
-      assert.equal(first.status, 0, `churn seed ${seed}: the script failed`);
-      const child = spawn("sh", ["-c", churnScript(seed + 1, 150, `${outside}/2`)], {
-        cwd: `${dir}/2`,
-        stdio: "ignore",
-      });
-      const exited = once(child, "exit");
-      let status: number | null | undefined;
-      exited.then(([code]) => status = code);
-      const walk = () => {
-        try {
-          realTree(dir);
-        } catch {
-          // changed under the walk
-        }
-      };
-      while (status === undefined) if (await Promise.race([reader.next(20000), exited])) walk();
-      assert.equal(status, 0, `churn seed ${seed + 1}: the script failed`);
-      const events = await reader.synced(watcher, "the repaired stream");
-      for (const ev of events) apply(known, dir, ev);
-      const real = realTree(dir);
-      const stats = watcher.stats();
-      assert.ok(stats.overflows > 0, `no overflow (seed ${seed})`);
-      assert.deepEqual(
-        lines(known),
-        lines(real),
-        `churn seed ${seed}, ${stats.overflows} overflows (NOTIQ_SEED repeats it)`,
-      );
-      assert.equal(stats.watches, [...real.values()].filter((d) => d).length + 1, `seed ${seed}`);
-      assert.equal(kernelWatchCount(), stats.watches);
+      await withWatcher(tiny, async (dir, watcher, reader) => {
+        const known = realTree(dir);
+        // First with the consumer stopped: the 64-event queue overflows for sure (the writes into
+        // a watched directory do it: what is made in a new one before the consumer reads its
+        // CREATE queues nothing). Then while a slow consumer, which walks the tree after each
+        // event, reads: changes made during rescans.
+        const fill = "for i in $(seq 60); do echo $i > w$i; done\n";
+        const first = spawnSync("sh", ["-c", fill + churnScript(seed, 150, `${outside}/1`)], { cwd: `${dir}/1` });
+        assert.equal(first.status, 0, `churn seed ${seed}: the script failed`);
+        const walk = () => {
+          try {
+            realTree(dir);
+          } catch {
+            // changed under the walk
+          }
+        };
+        const status = await runWhileReading(reader, churnScript(seed + 1, 150, `${outside}/2`), `${dir}/2`, walk);
+        assert.equal(status, 0, `churn seed ${seed + 1}: the script failed`);
+        const events = await reader.synced(watcher, "the repaired stream");
+        for (const ev of events) apply(known, dir, ev);
+        const real = realTree(dir);
+        const stats = watcher.stats();
+        assert.ok(stats.overflows > 0, `no overflow (seed ${seed})`);
+        const what = `churn seed ${seed}, ${stats.overflows} overflows (NOTIQ_SEED=${seed} repeats it)`;
+        assert.deepEqual(lines(known), lines(real), what);
+        assert.equal(stats.watches, [...real.values()].filter((d) => d).length + 1, what);
+        assert.equal(kernelWatchCount(), stats.watches);
+      }, (dir) => {
+        for (const round of ["1", "2"]) mkdirSync(`${dir}/${round}`), mkdirSync(`${outside}/${round}`);
+      }, 64);
     } finally {
-      await watcher?.close();
-      removeDir(dir);
       removeDir(outside);
     }
-    await assertFdCount(before);
   });
 
   it('with onOverflow "report", reports the overflow and rescans nothing', async () => {
-    const dir = tempDir();
-    let watcher: Watcher | undefined;
-    try {
-      const options = { ringSize: 272, bufferSize: 272, onOverflow: "report" } as const;
-      watcher = await withSysctl("max_queued_events", 16, () => watch(dir, options));
-      await watcher.ready;
-      for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
-      const reader = new Reader(watcher);
-      await reader.until("the overflow", (evs) => evs.some((e) => e.kind === "overflow"));
-      assert.deepEqual([watcher.stats().overflows, watcher.stats().rescans], [1, 0]);
-    } finally {
-      await watcher?.close();
-      removeDir(dir);
-    }
+    await withWatcher(
+      { ...tiny, onOverflow: "report" },
+      async (dir, watcher, reader) => {
+        for (let i = 0; i < 100; i++) writeFileSync(`${dir}/n${i}`, "");
+        await reader.until("the overflow", (evs) => evs.some((e) => e.kind === "overflow"));
+        assert.deepEqual([watcher.stats().overflows, watcher.stats().rescans], [1, 0]);
+      },
+      undefined,
+      16,
+    );
   });
 });
 
@@ -411,11 +380,7 @@ describe("watch() sync()", () => {
           mkdirSync(`${dir}/${round}`); // each round in a directory of its own: the script knows only its own names
           mkdirSync(`${outside}/${round}`);
           const script = churnScript(round, 400, `${outside}/${round}`);
-          const child = spawn("sh", ["-c", script], { cwd: `${dir}/${round}`, stdio: "ignore" });
-          const exited = once(child, "exit");
-          let status: number | null | undefined;
-          exited.then(([code]) => status = code);
-          while (status === undefined) await Promise.race([reader.next(20000), exited]); // read while it runs
+          const status = await runWhileReading(reader, script, `${dir}/${round}`);
           assert.equal(status, 0, `churn seed ${round}: the script failed`);
           await reader.synced(watcher);
           for (const ev of reader.events.splice(0)) apply(known, dir, ev);
