@@ -27,7 +27,8 @@ import { Inotify as InotifyWith, type InotifyOptions } from "./queue/inotify.ts"
 import { ReaderThread } from "./queue/reader_thread.ts";
 import type { Host } from "./queue/source.ts";
 import { threadSources } from "./queue/thread_source.ts";
-import { WatcherCore, type WatchOptions } from "./queue/watcher.ts";
+import * as watcher from "./queue/watcher.ts";
+import type { WatchOptions } from "./queue/watch_options.ts";
 import { bindKeys, type Keys } from "./queue/keys.ts";
 import { probeWatchQueue, WatchQueue as WatchQueueWith, type WatchQueueOptions } from "./queue/watch_queue.ts";
 
@@ -163,10 +164,10 @@ export const keys: Keys = bindKeys(host.sys);
  * A running {@linkcode watch}: `for await` its {@linkcode WatchEvent}s, `await ready`, `close()`.
  * Leaving a `for await` loop early closes it, as with `node:fs/promises` `watch()`.
  */
-export class Watcher extends WatcherCore {
+export class Watcher extends watcher.Watcher {
   /** Use {@linkcode watch}. */
   constructor(paths: string | URL | readonly (string | URL)[], options?: WatchOptions) {
-    super(host, paths, options);
+    super(paths, options, host);
   }
 }
 
@@ -180,7 +181,9 @@ export class Watcher extends WatcherCore {
  * `followSymlinks`. Watches go on directories only, so a tree needs one watch per directory out
  * of `fs.inotify.max_user_watches` (per user); hitting it is a {@linkcode WatchLimitError} with the
  * numbers. Files moved out of the trees are reported when their `MOVED_FROM` is known to have no
- * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}.
+ * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}. `await watcher.sync()`
+ * resolves once the events of every change made before it have reached the consumer (it needs one
+ * that iterates); it writes nothing in the watched trees.
  *
  * @param paths Directories or files; relative paths are resolved against the working directory.
  * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`.
@@ -228,5 +231,7 @@ export type { WatchNotification } from "./queue/watch_queue_records.ts";
 export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE } from "./queue/watch_queue.ts";
 export type { WatchFilter, WatchNotificationView, WatchQueueBatch, WatchQueueOptions } from "./queue/watch_queue.ts";
 export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
-export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from "./queue/watcher.ts";
-export type { WatcherCore, WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";
+export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS } from "./queue/watch_options.ts";
+export type { WatchEvent, WatchEventKind, WatchOptions } from "./queue/watch_options.ts";
+export { WatchLimitError } from "./queue/watch_limit.ts";
+export type { WatchStats } from "./queue/watcher.ts";

@@ -1,0 +1,567 @@
+/**
+ * {@linkcode WatchTree}: what a `watch()` knows of its trees — directories with their wd, files
+ * with what `lstat` last saw — kept true by the inotify records fed to it, and by the disk where
+ * records cannot tell (setup, a new directory, an overflow). Pure: the disk and the watches are
+ * reached through a {@linkcode TreePort} and events leave through a sink, so it runs against an
+ * in-memory file system in tests.
+ *
+ * Events are resolved against the tree, so a renamed directory's contents get their new paths by
+ * moving one node, and a rescan after an overflow reports exactly the difference.
+ *
+ * @module
+ */
+import { SyscallError } from "./errors.ts";
+import { type DirEntry, FILE_TYPE, type FileStat, join } from "./fs_calls.ts";
+import { IN } from "./inotify_mask.ts";
+import { type MoveHalf, RenamePairing } from "./rename_pairing.ts";
+import { countDirs, type DirCounting, WatchLimitError } from "./watch_limit.ts";
+import { KIND_BITS, type WatchEvent, type WatchEventKind } from "./watch_options.ts";
+
+/** The system calls the tree makes: the watches, and reading the disk. */
+export interface TreePort {
+  /**
+   * `inotify_add_watch`: the wd (the same one for an inode watched already).
+   * @throws {SyscallError} `ENOENT`, `ENOTDIR` (with `IN.ONLYDIR`), `EACCES`, `ENOSPC`...
+   */
+  addWatch(path: string, mask: number): number;
+  /** `inotify_rm_watch`. @throws {SyscallError} `EINVAL` when the watch is gone already. */
+  rmWatch(wd: number): void;
+  /** A directory's entries but `.` and `..`. @throws {SyscallError} `ENOENT`, `ENOTDIR`, `EACCES`... */
+  list(path: string): DirEntry[];
+  /** The path itself; undefined when it does not exist. */
+  lstat(path: string): FileStat | undefined;
+  /** What the path leads to through symbolic links; undefined when that does not exist. */
+  stat(path: string): FileStat | undefined;
+  /** The watch limit that applies, or -1: the numbers of a {@linkcode WatchLimitError}. */
+  watchLimit(): number;
+}
+
+/** What the tree watches, from the checked options of `watch()`. */
+export interface TreeOptions {
+  /** The events each watch asks for. */
+  readonly mask: number;
+  readonly recursive: boolean;
+  readonly followSymlinks: boolean;
+  readonly exclude?: (path: string) => boolean;
+}
+
+/** One inotify record, as far as the tree reads it (a batch's view fits: `name` is read lazily). */
+export interface TreeRecord {
+  readonly wd: number;
+  readonly mask: number;
+  readonly cookie: number;
+  readonly name: string;
+}
+
+/**
+ * How a directory is scanned (placed under its watch, then listed):
+ * - `setup`: before `ready`. Nothing is reported; a root that cannot be listed and the watch
+ *   limit throw, so `ready` rejects.
+ * - `new`: a directory that appeared. Entries not known yet are reported as `create`.
+ * - `rescan`: after an overflow. Entries are diffed against the known ones: what was added, removed,
+ *   changed type or (files) changed inode, size or mtime is reported.
+ */
+export type ScanMode = "setup" | "new" | "rescan";
+
+/** One known file or directory. Paths are not stored: a rename moves one node. */
+class Node {
+  name: string;
+  parent: Node | undefined;
+  /** Directories only: the entries known inside. */
+  readonly children: Map<string, Node> | undefined;
+  /** The watch, or -1. */
+  wd = -1;
+  /** Roots: the absolute path watched. */
+  root: string | undefined;
+  /** Reached through a symbolic link (followSymlinks). */
+  link = false;
+  /** Files: what lstat last saw; ino -1 when never looked at. */
+  ino = -1;
+  mtimeMs = 0;
+  size = 0;
+
+  constructor(name: string, parent: Node | undefined, isDirectory: boolean) {
+    this.name = name;
+    this.parent = parent;
+    this.children = isDirectory ? new Map() : undefined;
+  }
+}
+
+/** A directory to scan, with its path (computed once) and how. */
+interface Scan {
+  node: Node;
+  path: string;
+  mode: ScanMode;
+}
+
+function pathOf(node: Node): string {
+  if (node.root !== undefined) return node.root;
+  const names: string[] = [];
+  let n: Node | undefined = node;
+  for (; n && n.root === undefined; n = n.parent) names.push(n.name);
+  let path = n?.root ?? "";
+  for (let i = names.length - 1; i >= 0; i--) path = join(path, names[i]);
+  return path;
+}
+
+const isDir = (node: Node) => node.children !== undefined;
+
+/** A directory's own open/read/close come from our scans as much as from anyone: never reported. */
+const DIR_READS = IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE;
+
+/** The tree of one `watch()`. Feed it records in the order read, then {@linkcode endBatch}. */
+export class WatchTree {
+  /**
+   * True while the records read were queued before the rescan after an overflow began: the rescan
+   * has seen what they did (or what came of it), so they are passed over, all but `IGNORED`.
+   * Applying them would replay history over the rescanned tree: a rename a -> b read after a
+   * rescan that found b, and a new a, would move the new a. The driver sets it before
+   * {@linkcode rescan} and clears it when it reads the mark it queued just before the rescan.
+   */
+  stale = false;
+  readonly #port: TreePort;
+  readonly #options: TreeOptions;
+  readonly #counting: DirCounting;
+  readonly #sink: (ev: WatchEvent) => void;
+  readonly #byWd = new Map<number, Node>();
+  readonly #roots: Node[] = [];
+  readonly #rootPaths: string[] = [];
+  readonly #pairing: RenamePairing;
+  readonly #setup: Scan[] = [];
+  /**
+   * Directories whose watch could not be placed, or which could not be listed, because their path
+   * was gone (ENOENT, ENOTDIR): deleted, or moved by a rename whose records are still to come.
+   * A rename of one of them or of a directory above scans them at the new path; a delete drops them.
+   */
+  readonly #unscanned = new Set<Node>();
+
+  /**
+   * @param port The watches and the disk.
+   * @param options What to watch.
+   * @param sink Receives every event, in order (the kinds the consumer did not ask for too).
+   */
+  constructor(port: TreePort, options: TreeOptions, sink: (ev: WatchEvent) => void) {
+    this.#port = port;
+    this.#options = options;
+    this.#sink = sink;
+    this.#counting = {
+      list: (path) => port.list(path),
+      stat: (path) => port.stat(path),
+      recursive: options.recursive,
+      followSymlinks: options.followSymlinks,
+      exclude: options.exclude,
+    };
+    this.#pairing = new RenamePairing((wd) => {
+      const node = this.#byWd.get(wd);
+      return node?.parent && node.parent.wd >= 0 ? { wd: node.parent.wd, name: node.name } : undefined;
+    });
+  }
+
+  /** Watches held (one per watched directory, or the file of a file root). */
+  get watches(): number {
+    return this.#byWd.size;
+  }
+
+  /** True while a `MOVED_FROM` waits for its partner: the driver then runs the rename timer. */
+  get holdsMoves(): boolean {
+    return this.#pairing.size > 0;
+  }
+
+  // ---- setup ----
+
+  /**
+   * Watches each root (a root inside another is covered by it) and queues its directory for
+   * {@linkcode setUp}.
+   * @throws {SyscallError} `ENOENT`, `EACCES`...; `ENOSPC` as a {@linkcode WatchLimitError}.
+   */
+  addRoots(paths: readonly string[]): void {
+    const sorted = [...new Set(paths)].sort((a, b) => a.length - b.length);
+    const roots = sorted.filter((p, i) => !sorted.slice(0, i).some((q) => p.startsWith(q.endsWith("/") ? q : q + "/")));
+    this.#rootPaths.push(...roots);
+    try {
+      for (const path of roots) {
+        const node = this.#watchRoot(path);
+        if (isDir(node)) this.#setup.push({ node, path, mode: "setup" });
+      }
+    } catch (err) {
+      throw this.#explained(err);
+    }
+  }
+
+  /**
+   * Scans up to `count` of the directories queued by {@linkcode addRoots} (and those they hold):
+   * the driver yields to the event loop in between.
+   * @returns True while directories are left.
+   * @throws {SyscallError} A root that cannot be listed; `ENOSPC` as a {@linkcode WatchLimitError}.
+   */
+  setUp(count: number): boolean {
+    const stack = this.#setup;
+    try {
+      for (let i = 0; i < count && stack.length > 0; i++) this.#scanDir(stack.pop()!, stack);
+    } catch (err) {
+      stack.length = 0;
+      throw this.#explained(err);
+    }
+    return stack.length > 0;
+  }
+
+  #watchRoot(path: string): Node {
+    const port = this.#port, mask = this.#options.mask;
+    let wd: number, isDirectory = true;
+    try {
+      wd = port.addWatch(path, mask | IN.ONLYDIR);
+    } catch (err) {
+      if (!(err instanceof SyscallError && err.code === "ENOTDIR")) throw err;
+      // A file: watched itself (the only watch that is not on a directory).
+      wd = port.addWatch(path, mask & ~IN.EXCL_UNLINK);
+      isDirectory = false;
+    }
+    const node = new Node(path, undefined, isDirectory);
+    node.root = path;
+    node.wd = wd;
+    this.#byWd.set(wd, node);
+    this.#roots.push(node);
+    if (!isDirectory) this.#snapshot(node, path);
+    return node;
+  }
+
+  /** ENOSPC with the numbers that explain it; any other error as it is. */
+  #explained(err: unknown): unknown {
+    if (!(err instanceof SyscallError) || err.code !== "ENOSPC" || err instanceof WatchLimitError) return err;
+    const needed = countDirs(this.#rootPaths, this.#counting);
+    return new WatchLimitError(err.path ?? "", this.watches, needed, this.#port.watchLimit());
+  }
+
+  // ---- scanning: setup, new directories, rescans ----
+
+  /**
+   * Places the watch of a known directory, then lists it (in that order, so nothing created in
+   * between is missed): entries are handled as `scan.mode` says, subdirectories go on `stack`.
+   */
+  #scanDir(scan: Scan, stack: Scan[]): void {
+    const { node, path, mode } = scan;
+    if (node.root === undefined && !this.#place(node, path, mode)) return;
+    let entries: DirEntry[];
+    try {
+      entries = this.#port.list(path);
+    } catch (err) {
+      const code = (err as SyscallError).code;
+      if (code === "ENOENT" || code === "ENOTDIR") { // gone or moved: its own events say which
+        this.#unscanned.add(node);
+        return;
+      }
+      if (mode === "setup" && node.root !== undefined) throw err; // EACCES on a root: ready rejects
+      this.#sink({ kind: "error", path, isDirectory: true, error: err as Error });
+      return;
+    }
+    if (this.#unscanned.size > 0) this.#unscanned.delete(node);
+    const { recursive, followSymlinks } = this.#options;
+    const diff = mode === "rescan";
+    const children = node.children!;
+    const seen = diff ? new Set<string>() : undefined;
+    const added: Node[] = [];
+    for (const { name, type } of entries) {
+      const childPath = join(path, name);
+      if (this.#excluded(childPath)) continue;
+      seen?.add(name);
+      const known = children.get(name);
+      if (known && !diff) continue; // reported already: once each, never twice
+      let isDirectory = type === FILE_TYPE.DIRECTORY, link = false;
+      if (followSymlinks && type === FILE_TYPE.SYMLINK) isDirectory = link = this.#isDirectory(childPath);
+      if (known) {
+        if (isDir(known) === isDirectory) {
+          if (!isDirectory) this.#restat(known, childPath);
+          else if (recursive) stack.push({ node: known, path: childPath, mode });
+          continue;
+        }
+        this.#emit("delete", childPath, isDir(known));
+        this.#drop(known, true);
+      }
+      const child = new Node(name, node, isDirectory);
+      child.link = link;
+      if (!isDirectory) this.#snapshot(child, childPath);
+      added.push(child);
+    }
+    if (seen) {
+      for (const [name, known] of children) {
+        if (seen.has(name)) continue;
+        this.#emit("delete", join(path, name), isDir(known));
+        this.#drop(known, true);
+      }
+    }
+    for (const child of added) {
+      const childPath = join(path, child.name);
+      children.set(child.name, child);
+      if (mode !== "setup") this.#emit("create", childPath, isDir(child));
+      if (isDir(child) && recursive) {
+        stack.push({ node: child, path: childPath, mode: mode === "rescan" ? "new" : mode });
+      }
+    }
+  }
+
+  /** Scans `node` and everything under it, to the end, as `mode` says. */
+  #walk(node: Node, path: string, mode: ScanMode): void {
+    const stack: Scan[] = [{ node, path, mode }];
+    while (stack.length > 0) this.#scanDir(stack.pop()!, stack);
+  }
+
+  /** Adds a directory's watch. False when it should not be listed (gone, a loop, no watch). */
+  #place(node: Node, path: string, mode: ScanMode): boolean {
+    let wd: number;
+    try {
+      wd = this.#port.addWatch(
+        path,
+        this.#options.mask | IN.ONLYDIR | (this.#options.followSymlinks ? 0 : IN.DONT_FOLLOW),
+      );
+    } catch (err) {
+      const code = (err as SyscallError).code;
+      if (code === "ENOENT" || code === "ENOTDIR") { // gone or moved: its events follow
+        this.#unscanned.add(node);
+        return false;
+      }
+      if (mode === "setup" && code === "ENOSPC") throw err; // ready rejects, with the numbers
+      const needed = code === "ENOSPC" ? this.watches + countDirs([path], this.#counting) : 0;
+      const error = needed ? new WatchLimitError(path, this.watches, needed, this.#port.watchLimit()) : err as Error;
+      this.#sink({ kind: "error", path, isDirectory: true, error });
+      return false;
+    }
+    if (node.wd === wd) return true;
+    const owner = this.#byWd.get(wd);
+    if (owner && owner !== node) {
+      // The same directory by another name: through a symlink (skip it: no loops), or the inode
+      // moved while events were lost (it is this node now).
+      if (node.link) return false;
+      owner.wd = -1;
+    }
+    if (node.wd >= 0 && this.#byWd.get(node.wd) === node) this.#unwatch(node.wd); // a new inode at this path
+    node.wd = wd;
+    this.#byWd.set(wd, node);
+    return true;
+  }
+
+  #unwatch(wd: number): void {
+    this.#byWd.delete(wd);
+    try {
+      this.#port.rmWatch(wd);
+    } catch {
+      // gone already (its IGNORED is on the way)
+    }
+  }
+
+  #snapshot(node: Node, path: string): void {
+    const st = this.#port.lstat(path);
+    if (st) node.ino = st.ino, node.mtimeMs = st.mtimeMs, node.size = st.size;
+  }
+
+  /** A known file looked at again: `modify` when its inode, mtime or size changed. */
+  #restat(node: Node, path: string): void {
+    const { ino, mtimeMs, size } = node;
+    this.#snapshot(node, path);
+    if (ino !== node.ino || mtimeMs !== node.mtimeMs || size !== node.size) this.#emit("modify", path, false);
+  }
+
+  /** Whether `path` leads to a directory, through symbolic links. */
+  #isDirectory(path: string): boolean {
+    return this.#port.stat(path)?.type === FILE_TYPE.DIRECTORY;
+  }
+
+  #excluded(path: string): boolean {
+    return this.#options.exclude !== undefined && this.#options.exclude(path);
+  }
+
+  #emit(kind: WatchEventKind, path: string, isDirectory: boolean, oldPath?: string): void {
+    this.#sink(oldPath === undefined ? { kind, path, isDirectory } : { kind, path, oldPath, isDirectory });
+  }
+
+  // ---- records ----
+
+  /**
+   * Applies one record (not `Q_OVERFLOW`: see {@linkcode overflow}). Records of watches the tree
+   * does not hold (dropped ones, with their last events and `IGNORED`) are passed over.
+   */
+  record(r: TreeRecord): void {
+    const { wd, mask } = r;
+    const pairing = this.#pairing;
+    if (pairing.size > 0) {
+      const proven = pairing.proven(wd, mask, r.cookie);
+      if (proven) { for (const half of proven) this.#movedOut(half); }
+    }
+    const dir = this.#byWd.get(wd);
+    if (dir === undefined) return;
+    if (mask & IN.IGNORED) {
+      this.#byWd.delete(wd);
+      dir.wd = -1;
+      if (this.#roots.includes(dir)) this.#rootGone(dir, false);
+    } else if (this.stale) {
+      return; // the rescan has seen it
+    } else if (mask & IN.MOVED_FROM) {
+      pairing.from(wd, mask, r.cookie, r.name);
+    } else if (mask & IN.MOVED_TO) {
+      const half = pairing.to(r.cookie);
+      if (half) this.#renamed(half, dir, r.name, (mask & IN.ISDIR) !== 0);
+      else this.#created(dir, r.name, (mask & IN.ISDIR) !== 0);
+    } else if (mask & IN.CREATE) {
+      this.#created(dir, r.name, (mask & IN.ISDIR) !== 0);
+    } else if (mask & IN.DELETE) {
+      this.#deleted(dir, r.name);
+    } else if (mask & (IN.DELETE_SELF | IN.MOVE_SELF)) {
+      if (this.#roots.includes(dir)) this.#rootGone(dir, (mask & IN.MOVE_SELF) !== 0);
+    } else {
+      this.#changed(dir, r.name, mask);
+    }
+  }
+
+  /** Ends a batch: `MOVED_FROM`s that waited through a whole further batch were moved out. */
+  endBatch(): void {
+    const stale = this.#pairing.endBatch();
+    if (stale) { for (const half of stale) this.#movedOut(half); }
+  }
+
+  /** Every held `MOVED_FROM` was moved out (the rename timer ran out, or an overflow). */
+  flushMoves(): void {
+    for (const half of this.#pairing.flush()) this.#movedOut(half);
+  }
+
+  /** A new entry: CREATE, or MOVED_TO from outside. A directory is watched, then scanned. */
+  #created(dir: Node, name: string, isDirectory: boolean): void {
+    const children = dir.children;
+    if (!children) return;
+    const known = children.get(name);
+    if (known) {
+      if (isDir(known) === isDirectory) return; // a scan reported it already
+      this.#drop(known, true);
+    }
+    const path = join(pathOf(dir), name);
+    if (this.#excluded(path)) return;
+    let link = false;
+    if (!isDirectory && this.#options.followSymlinks && this.#isDirectory(path)) {
+      isDirectory = true;
+      link = this.#port.lstat(path)?.type === FILE_TYPE.SYMLINK;
+    }
+    const node = new Node(name, dir, isDirectory);
+    node.link = link;
+    children.set(name, node);
+    this.#emit("create", path, isDirectory);
+    if (isDirectory && this.#options.recursive) this.#walk(node, path, "new");
+  }
+
+  #deleted(dir: Node, name: string): void {
+    const node = dir.children?.get(name);
+    if (!node) return;
+    this.#emit("delete", join(pathOf(dir), name), isDir(node));
+    this.#drop(node, false); // the kernel removes the watches of what was deleted
+  }
+
+  #renamed(half: MoveHalf, toDir: Node, toName: string, isDirectory: boolean): void {
+    const fromDir = this.#byWd.get(half.wd);
+    const node = fromDir?.children?.get(half.name);
+    if (!node || !toDir.children) {
+      this.#created(toDir, toName, isDirectory);
+      return;
+    }
+    const oldPath = join(pathOf(fromDir!), half.name);
+    const path = join(pathOf(toDir), toName);
+    if (this.#excluded(path)) {
+      this.#emit("delete", oldPath, isDir(node));
+      this.#drop(node, true);
+      return;
+    }
+    const replaced = toDir.children.get(toName);
+    if (replaced && replaced !== node) this.#drop(replaced, true);
+    fromDir!.children!.delete(half.name);
+    node.name = toName;
+    node.parent = toDir;
+    toDir.children.set(toName, node);
+    this.#emit("rename", path, isDir(node), oldPath);
+    if (node.children && this.#options.recursive) {
+      if (node.wd < 0) this.#unscanned.add(node); // e.g. known only from a change record
+      this.#scanMoved(node);
+    }
+  }
+
+  /**
+   * After a rename of `moved`: directories in its subtree that could not be watched or listed at
+   * their old path (the rename had happened already) are scanned at the new one.
+   */
+  #scanMoved(moved: Node): void {
+    for (const node of [...this.#unscanned]) {
+      if (!this.#unscanned.has(node)) continue; // scanned by the walk of one above it
+      let n: Node | undefined = node;
+      while (n && n !== moved) n = n.parent;
+      if (n) this.#walk(node, pathOf(node), "new");
+    }
+  }
+
+  #movedOut(half: MoveHalf): void {
+    const dir = this.#byWd.get(half.wd);
+    const node = dir?.children?.get(half.name);
+    if (!node) return;
+    this.#emit("delete", join(pathOf(dir!), half.name), isDir(node));
+    this.#drop(node, true);
+  }
+
+  /** MODIFY, ATTRIB, OPEN, ACCESS, CLOSE_*: one event per kind bit, never a directory's reads. */
+  #changed(dir: Node, name: string, mask: number): void {
+    let path: string, isDirectory: boolean;
+    if (name === "") {
+      if (dir.root === undefined) return; // the parent's watch reports it, with the name
+      path = dir.root;
+      isDirectory = isDir(dir);
+    } else {
+      const node = dir.children?.get(name);
+      // A name the tree does not know is reported but not learnt: the consumer got no create for
+      // it, so a later rename of it must be a create.
+      path = join(pathOf(dir), name);
+      if (!node && this.#excluded(path)) return;
+      isDirectory = node ? isDir(node) : (mask & IN.ISDIR) !== 0;
+    }
+    if (isDirectory && mask & DIR_READS) return;
+    for (const [bit, kind] of KIND_BITS) if (mask & bit) this.#emit(kind, path, isDirectory);
+  }
+
+  #rootGone(root: Node, removeWatches: boolean): void {
+    this.#roots.splice(this.#roots.indexOf(root), 1);
+    this.#emit("delete", root.root!, isDir(root));
+    this.#drop(root, removeWatches);
+  }
+
+  /** Forgets a subtree; `rm` removes its watches too (when the kernel will not). */
+  #drop(node: Node, rm: boolean): void {
+    if (node.parent?.children?.get(node.name) === node) node.parent.children.delete(node.name);
+    const stack = [node];
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (n.wd >= 0 && this.#byWd.get(n.wd) === n) {
+        if (rm) this.#unwatch(n.wd);
+        else this.#byWd.delete(n.wd);
+      }
+      n.wd = -1;
+      if (this.#unscanned.size > 0) this.#unscanned.delete(n);
+      if (n.children) { for (const child of n.children.values()) stack.push(child); }
+    }
+  }
+
+  // ---- overflow ----
+
+  /** A `Q_OVERFLOW` was read: held `MOVED_FROM`s are moved out, then one `overflow` per root. */
+  overflow(): void {
+    this.flushMoves();
+    for (const root of this.#roots) this.#emit("overflow", root.root!, isDir(root));
+  }
+
+  /** Re-reads every root's tree and reports the difference from the known tree as events. */
+  rescan(): void {
+    for (const root of [...this.#roots]) {
+      const path = root.root!;
+      const st = this.#port.stat(path);
+      if (!st || (st.type === FILE_TYPE.DIRECTORY) !== isDir(root)) this.#rootGone(root, true);
+      else if (isDir(root)) this.#walk(root, path, "rescan");
+      else this.#restat(root, path);
+    }
+  }
+
+  /** Forgets every watch: the inotify instance is closed, the kernel dropped them all. */
+  clear(): void {
+    this.#byWd.clear();
+  }
+}
