@@ -12,7 +12,7 @@
 import { bench, do_not_optimize, run, summary } from "mitata";
 import process from "node:process";
 import { Settler } from "../queue/settle.ts";
-import type { WatchEvent, WatchEventKind } from "../queue/watcher.ts";
+import type { WatchEvent, WatchEventKind } from "../queue/watch_options.ts";
 import { header, JSON_OUT, note, QUICK, report, runJson, RUNTIME } from "./common.ts";
 
 const SETTLE_MS = 50;

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import type { WatchEvent } from "./watcher.ts";
+import type { WatchEvent } from "./watch_options.ts";
 
 // Node flags. What a node is:
 const DIR = 1;

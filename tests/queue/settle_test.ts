@@ -2,7 +2,7 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
 import { Settler } from "../../queue/settle.ts";
-import type { WatchEvent, WatchEventKind } from "../../queue/watcher.ts";
+import type { WatchEvent, WatchEventKind } from "../../queue/watch_options.ts";
 
 // ---- the state that events describe, and how a consumer applies them ----
 
