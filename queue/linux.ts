@@ -34,6 +34,8 @@ export const O = {
   NOTIFICATION_PIPE: 0o200,
   NONBLOCK: 0o4000,
   DIRECTORY: 0o200000,
+  /** Fail with `ELOOP` when the last component is a symbolic link. */
+  NOFOLLOW: 0o400000,
   CLOEXEC: 0o2000000,
 } as const;
 
