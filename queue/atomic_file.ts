@@ -6,6 +6,7 @@
  * @module
  */
 import * as nodeFs from "node:fs";
+import { constants } from "node:os";
 import { basename, dirname, join } from "node:path";
 import process from "node:process";
 import { SyscallError } from "./errors.ts";
@@ -84,6 +85,9 @@ function syncDirectory(dir: string, io: FileIo): void {
 export function syscallError(err: unknown, syscall: string, path: string): unknown {
   if (err instanceof SyscallError) return err;
   const e = err as { errno?: unknown; syscall?: unknown; code?: unknown };
-  if (typeof e?.errno !== "number" || typeof e.code !== "string") return err;
-  return new SyscallError(Math.abs(e.errno), typeof e.syscall === "string" ? e.syscall : syscall, path);
+  if (typeof e?.code !== "string") return err;
+  // Deno's node:fs errors may carry only the code ("No space left on device (os error 28)").
+  const errno = typeof e.errno === "number" ? Math.abs(e.errno) : (constants.errno as Record<string, number>)[e.code];
+  if (errno === undefined) return err;
+  return new SyscallError(errno, typeof e.syscall === "string" ? e.syscall : syscall, path);
 }

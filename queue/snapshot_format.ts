@@ -18,7 +18,7 @@
  * length-4 4  CRC-32 of every byte before it
  * ```
  *
- * An entry (about 14 bytes plus its name on a tree made at once; a varint is LEB128, 7 bits a
+ * An entry (6 to 10 bytes beside its name on a tree made at once; a varint is LEB128, 7 bits a
  * byte, and zigzag maps signed deltas to unsigned: 0, -1, 1, -2... -> 0, 1, 2, 3...):
  *
  * ```text
