@@ -32,6 +32,7 @@ import { probeWatchQueue, WatchQueueCore, type WatchQueueOptions } from "./queue
 import {
   changesSince as changesSinceWith,
   type ChangesSinceOptions,
+  type SnapshotInfo,
   type SnapshotOptions,
   writeSnapshot as writeSnapshotWith,
 } from "./queue/snapshot.ts";
@@ -233,6 +234,7 @@ export function watch(paths: string | URL | readonly (string | URL)[], options?:
  * @param file Where to write the snapshot.
  * @param options `exclude(path)`: paths not recorded nor walked into; `followSymlinks`: record what
  *   links lead to and walk into linked directories (each once). Both default to off.
+ * @returns `{ entries, bytes }`: how many entries were recorded, and the file's size.
  * @throws {SyscallError} `ENOENT` for a missing path; `EACCES` for a directory that cannot be
  *   listed (exclude it); the error of writing `file` (`EACCES`, `EROFS`, `ENOSPC`...), the old file intact.
  * @example Recording a tree
@@ -256,7 +258,7 @@ export function writeSnapshot(
   paths: string | URL | readonly (string | URL)[],
   file: string | URL,
   options?: SnapshotOptions,
-): Promise<void> {
+): Promise<SnapshotInfo> {
   return writeSnapshotWith(paths, file, options, host);
 }
 
@@ -318,4 +320,4 @@ export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS, WatchLimitError } from ".
 export type { WatcherCore, WatchEvent, WatchEventKind, WatchOptions, WatchStats } from "./queue/watcher.ts";
 export { SNAPSHOT_VERSION, SnapshotError } from "./queue/snapshot_format.ts";
 export type { SnapshotProblem } from "./queue/snapshot_format.ts";
-export type { ChangesSinceOptions, SnapshotOptions } from "./queue/snapshot.ts";
+export type { ChangesSinceOptions, SnapshotInfo, SnapshotOptions } from "./queue/snapshot.ts";

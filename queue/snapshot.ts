@@ -6,11 +6,10 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import type { Sys } from "../ffi/types.ts";
 import { describe, toPath } from "./args.ts";
-import { isTemporaryOf, syscallError, writeFileAtomic } from "./atomic_file.ts";
+import { isTemporaryOf, readFileWhole, writeFileAtomic } from "./atomic_file.ts";
 import { EntryTable, type SnapshotHeader } from "./entry_table.ts";
 import { FsCalls, join } from "./fs_calls.ts";
 import { decodeName } from "./inotify_records.ts";
@@ -36,6 +35,14 @@ export interface ChangesSinceOptions {
   exclude?: (path: string) => boolean;
 }
 
+/** What {@linkcode writeSnapshot} wrote. */
+export interface SnapshotInfo {
+  /** Entries recorded: the roots and everything under them. */
+  entries: number;
+  /** The file's size. */
+  bytes: number;
+}
+
 /** What {@linkcode writeSnapshot} and {@linkcode changesSince} need of the runtime. */
 export interface SnapshotHost {
   sys: Sys;
@@ -43,6 +50,8 @@ export interface SnapshotHost {
 
 /**
  * Walks `paths` and records their state in `file`, replaced atomically. Bound to the runtime by mod.ts.
+ *
+ * @returns How many entries, and the file's size.
  *
  * @throws {TypeError} On bad arguments. {@linkcode SyscallError} `ENOENT` for a missing path,
  *   `EACCES` for a directory that cannot be listed, and the errors of writing `file`.
@@ -52,7 +61,7 @@ export async function writeSnapshot(
   file: string | URL,
   options: SnapshotOptions = {},
   host: SnapshotHost,
-): Promise<void> {
+): Promise<SnapshotInfo> {
   const roots = rootsOf(paths, "write snapshot");
   const target = resolve(toPath(file, "write snapshot"));
   checkOptions(options, "write snapshot");
@@ -67,7 +76,9 @@ export async function writeSnapshot(
     followSymlinks,
     missingRoot: "throw",
   }, encoder);
-  writeFileAtomic(target, encoder.finish(Date.now()));
+  const bytes = encoder.finish(Date.now());
+  writeFileAtomic(host.sys, target, bytes);
+  return { entries: encoder.count, bytes: bytes.length };
 }
 
 /**
@@ -84,13 +95,7 @@ export async function changesSince(
 ): Promise<WatchEvent[]> {
   const target = resolve(toPath(file, "read snapshot"));
   checkOptions(options, "read snapshot");
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(target);
-  } catch (err) {
-    throw syscallError(err, "open", target);
-  }
-  const { header, entries } = decodeSnapshot(bytes, target);
+  const { header, entries } = decodeSnapshot(readFileWhole(host.sys, target), target);
   const exclude = withoutSnapshot(target, header.roots, options.exclude);
   const before = exclude ? without(header, entries, exclude) : { entries, roots: header.roots.map((_, r) => r) };
   const now = new EntryTable(Math.max(entries.count, 1024));

@@ -18,11 +18,14 @@ import {
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { changesSince, SnapshotError, SyscallError, type WatchEvent, writeSnapshot } from "../../mod.ts";
-import { type FileIo, writeFileAtomic } from "../../queue/atomic_file.ts";
+import { loadSys } from "../../ffi/load.ts";
+import type { Sys } from "../../ffi/types.ts";
+import { writeFileAtomic } from "../../queue/atomic_file.ts";
 import { churn, differences, fill, replay, Rng } from "../fixtures/churn.ts";
 import { apply, show } from "../fixtures/watch.ts";
 import { assertFdCount, fdCount, removeDir, tempDir } from "./helpers.ts";
 
+const sys = await loadSys();
 spawnSync("true"); // Bun keeps fds of its own from the first child process on: open them before counting
 
 /** A temp dir with a tree root `t` in it; the snapshot goes beside the tree, at `snap`. */
@@ -223,19 +226,18 @@ describe("writeSnapshot() and changesSince()", () => {
     withTree(async (root, snap, dir) => {
       await writeSnapshot(root, snap);
       const good = readFileSync(snap);
-      const failing: FileIo = {
-        ...nodeFs,
-        writeSync: (fd, buffer, offset, length) => {
-          nodeFs.writeSync(fd, buffer, offset, Math.min(length, 10));
-          throw Object.assign(new Error("ENOSPC: no space left on device, write"), {
-            errno: -28,
-            code: "ENOSPC",
-            syscall: "write",
-          });
+      // A Sys whose write(2) writes 10 bytes, then fails with ENOSPC.
+      let failedWrite = false;
+      const failing: Sys = {
+        ...sys,
+        write: (fd, from) => {
+          failedWrite = sys.write(fd, from.subarray(0, 10)) > 0;
+          return -1;
         },
+        errno: () => failedWrite ? (failedWrite = false, 28) : sys.errno(),
       };
       assert.throws(
-        () => writeFileAtomic(snap, new Uint8Array(1000), failing),
+        () => writeFileAtomic(failing, snap, new Uint8Array(1000)),
         (err) => err instanceof SyscallError && err.code === "ENOSPC" && err.syscall === "write",
       );
       assert.deepEqual(readFileSync(snap), good);
