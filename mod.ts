@@ -268,8 +268,9 @@ export function writeSnapshot(
  * applied one by one to the recorded state to give today's (a rename replaces what is at its
  * target, as rename(2) does). A rename is found by device and inode, for a file or a whole
  * directory (one event for its subtree). `modify` is a file with the same inode whose size or mtime
- * changed — or whose recorded mtime was within 50 ms of the walk, as it may have been written again
- * within the same timestamp tick. A `delete` of a directory stands for its subtree. Where renames
+ * changed — or, on a file system without fine-grained timestamps (other than tmpfs, ext4, xfs and
+ * btrfs from Linux 6.13 on), whose recorded mtime was within 50 ms of the walk, as it may have been
+ * written again within the same clock tick. A `delete` of a directory stands for its subtree. Where renames
  * form a cycle (a swap of two names), one side is reported as created anew.
  *
  * Names are compared by their exact bytes; paths in events are UTF-8, with U+FFFD for bytes that

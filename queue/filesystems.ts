@@ -172,3 +172,21 @@ export function filesystemsOf(sys: Sys, root: string, mounts: readonly MountInfo
 export function readMounts(sys: Sys): MountInfo[] {
   return parseMountInfo(new TextDecoder().decode(readFileWhole(sys, "/proc/self/mountinfo")));
 }
+
+/**
+ * File systems that stamp a change made right after a stat(2) with a fine-grained time (Linux
+ * 6.13's multigrain timestamps), so that two writes within one tick of the coarse clock cannot
+ * leave the same mtime behind once the first was seen.
+ */
+const MULTIGRAIN = new Set(["tmpfs", "ext4", "xfs", "btrfs"]);
+
+/**
+ * Whether a file system of type `fsType` (mountinfo's name) on kernel `release` (uname -r) gives a
+ * change after a stat a new mtime even within the same clock tick.
+ */
+export function hasFineTimestamps(fsType: string, release: string): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const major = Number(m[1]), minor = Number(m[2]);
+  return (major > 6 || (major === 6 && minor >= 13)) && MULTIGRAIN.has(fsType);
+}

@@ -6,12 +6,15 @@
  *
  * @module
  */
+import { release } from "node:os";
 import { resolve } from "node:path";
 import type { Sys } from "../ffi/types.ts";
 import { describe, toPath } from "./args.ts";
 import { isTemporaryOf, readFileWhole, writeFileAtomic } from "./atomic_file.ts";
 import { EntryTable, type SnapshotHeader } from "./entry_table.ts";
+import { hasFineTimestamps, readMounts } from "./filesystems.ts";
 import { FsCalls, join } from "./fs_calls.ts";
+import type { MountInfo } from "./mountinfo.ts";
 import { decodeName } from "./inotify_records.ts";
 import { decodeSnapshot, SnapshotEncoder } from "./snapshot_format.ts";
 import { diffTrees } from "./tree_diff.ts";
@@ -104,7 +107,21 @@ export async function changesSince(
     followSymlinks: header.followSymlinks,
     missingRoot: "skip",
   }, now);
-  return diffTrees(header, before, { entries: now, roots });
+  return diffTrees(header, before, { entries: now, roots }, { fineTimestamps: fineTimestampDevices(host.sys) });
+}
+
+/** Devices whose file systems have fine-grained timestamps (no racy window needed); none if /proc is not there. */
+function fineTimestampDevices(sys: Sys): Set<number> {
+  const devices = new Set<number>();
+  let mounts: MountInfo[];
+  try {
+    mounts = readMounts(sys);
+  } catch {
+    return devices;
+  }
+  const kernel = release();
+  for (const m of mounts) if (hasFineTimestamps(m.fsType, kernel)) devices.add(m.dev);
+  return devices;
 }
 
 /** Resolved roots, without any inside another one (which it covers). */

@@ -29,7 +29,8 @@ import type { WatchEvent } from "./watcher.ts";
 
 /**
  * A file whose recorded mtime is this close to the walk (or in it) may have been written again in
- * the same timestamp tick (coarse kernel clocks tick every 1-10 ms) with the same size: reported.
+ * the same timestamp tick (coarse kernel clocks tick every 1-10 ms) with the same size: reported,
+ * unless its file system has fine-grained timestamps ({@linkcode DiffOptions.fineTimestamps}).
  */
 export const RACY_MS = 50;
 
@@ -44,8 +45,22 @@ export interface Tree {
  * applied one by one: `rename` (with `oldPath`) and `create`, `delete` (of the top of a subtree
  * only), then `modify` (files with the same inode whose size or mtime changed, at their new path).
  */
-export function diffTrees(header: SnapshotHeader, before: Tree, after: Tree): WatchEvent[] {
-  return new Diff(header, before, after).run();
+export function diffTrees(
+  header: SnapshotHeader,
+  before: Tree,
+  after: Tree,
+  options: DiffOptions = {},
+): WatchEvent[] {
+  return new Diff(header, before, after, options).run();
+}
+
+/** How {@linkcode diffTrees} judges modifications. */
+export interface DiffOptions {
+  /**
+   * Devices whose file systems give a change made after a stat a new mtime even within one clock
+   * tick (Linux >= 6.13 multigrain timestamps): their files need no {@linkcode RACY_MS} window.
+   */
+  fineTimestamps?: ReadonlySet<number>;
 }
 
 class Diff {
@@ -84,9 +99,11 @@ class Diff {
   readonly #waiting = new Map<number, number>();
   #queue: number[] = [];
   readonly #newPaths: (string | undefined)[] = [];
+  readonly #fine: ReadonlySet<number>;
 
-  constructor(header: SnapshotHeader, before: Tree, after: Tree) {
+  constructor(header: SnapshotHeader, before: Tree, after: Tree, options: DiffOptions) {
     this.#header = header;
+    this.#fine = options.fineTimestamps ?? new Set();
     this.#old = before.entries;
     this.#new = after.entries;
     this.#oldRoots = before.roots;
@@ -402,7 +419,8 @@ class Diff {
       const mtimeMs = old.mtimeSec[o] * 1000 + old.mtimeNsec[o] / 1e6;
       if (
         old.size[o] !== now.size[n] || old.mtimeSec[o] !== now.mtimeSec[n] || old.mtimeNsec[o] !== now.mtimeNsec[n] ||
-        (mtimeMs >= racyFrom && mtimeMs <= racyTo) || !sameInode(old, o, now, n) // a root file replaced
+        (mtimeMs >= racyFrom && mtimeMs <= racyTo && !this.#fine.has(old.dev[o])) ||
+        !sameInode(old, o, now, n) // a root file replaced
       ) {
         this.#emit({ kind: "modify", path: this.#newPath(n), isDirectory: false });
       }

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { describeFilesystem, FS_MAGIC } from "../../queue/filesystems.ts";
+import { describeFilesystem, FS_MAGIC, hasFineTimestamps } from "../../queue/filesystems.ts";
 import { parseMountInfo, unescapeMountField } from "../../queue/mountinfo.ts";
 
 // /proc/self/mountinfo of the machine these tests were written on (a VM: ext4 root, a FUSE mount).
@@ -112,5 +112,18 @@ describe("describeFilesystem()", () => {
 
   it("knows every magic once, with a name", () => {
     for (const [magic, kind] of FS_MAGIC) assert.ok(kind.type.length > 0 && magic > 0);
+  });
+});
+
+describe("hasFineTimestamps()", () => {
+  it("is true for tmpfs, ext4, xfs and btrfs from Linux 6.13 on (multigrain timestamps)", () => {
+    assert.equal(hasFineTimestamps("tmpfs", "6.13.0"), true);
+    assert.equal(hasFineTimestamps("ext4", "6.18.44-fc-v1252"), true);
+    assert.equal(hasFineTimestamps("btrfs", "7.0.1"), true);
+    assert.equal(hasFineTimestamps("tmpfs", "6.12.9-arch1"), false);
+    assert.equal(hasFineTimestamps("ext4", "5.15.0-105-generic"), false);
+    assert.equal(hasFineTimestamps("9p", "6.18.0"), false);
+    assert.equal(hasFineTimestamps("nfs4", "6.18.0"), false);
+    assert.equal(hasFineTimestamps("tmpfs", "garbage"), false);
   });
 });

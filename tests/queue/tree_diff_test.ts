@@ -175,6 +175,19 @@ describe("diffTrees()", () => {
     assert.deepEqual(lines(events), ["rename /r/a -> /r/z", "modify /r/b", "modify /r/z"]);
   });
 
+  it("reports a file whose mtime is near the walk as modify, even unchanged, unless its device has fine timestamps", () => {
+    const fs = new MemoryFs(ROOT);
+    fs.writeFileSync(`${ROOT}/near`, "n");
+    fs.writeFileSync(`${ROOT}/far`, "f");
+    fs.get(`${ROOT}/far`)!.mtimeNs -= 60e9; // a minute before
+    const table = memoryTable(fs);
+    const walkMs = fs.get(`${ROOT}/near`)!.mtimeNs / 1e6 + 20; // the walk began 20 ms after the write
+    const header = { ...HEADER, startMs: walkMs, endMs: walkMs + 5 };
+    const same = { entries: table, roots: [0] };
+    assert.deepEqual(lines(diffTrees(header, same, same)), ["modify /r/near"]);
+    assert.deepEqual(lines(diffTrees(header, same, same, { fineTimestamps: new Set([1]) })), []);
+  });
+
   it("reports a new file with a deleted file's inode as a rename and a modify: still the right content", () => {
     let ino = 0;
     const events = diffOf(files("old"), (fs) => {
