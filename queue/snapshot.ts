@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { release } from "node:os";
 import { resolve } from "node:path";
 import type { Sys } from "../ffi/types.ts";
 import { describe, toPath } from "./args.ts";
@@ -113,13 +112,14 @@ export async function changesSince(
 /** Devices whose file systems have fine-grained timestamps (no racy window needed); none if /proc is not there. */
 function fineTimestampDevices(sys: Sys): Set<number> {
   const devices = new Set<number>();
-  let mounts: MountInfo[];
+  let mounts: MountInfo[], kernel: string;
   try {
     mounts = readMounts(sys);
+    // Through FFI, not node:os's release(): Deno would ask for --allow-sys.
+    kernel = new TextDecoder().decode(readFileWhole(sys, "/proc/sys/kernel/osrelease"));
   } catch {
     return devices;
   }
-  const kernel = release();
   for (const m of mounts) if (hasFineTimestamps(m.fsType, kernel)) devices.add(m.dev);
   return devices;
 }
