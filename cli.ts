@@ -2,7 +2,8 @@
 /**
  * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
  * `stats` counts them per path and kind (like `inotifywatch`), `keys` prints keyring notifications
- * from the general notification queue (like `keyctl watch`; needs a kernel with `CONFIG_WATCH_QUEUE`).
+ * from the general notification queue (like `keyctl watch`; needs a kernel with `CONFIG_WATCH_QUEUE`),
+ * `snapshot` records trees in a file and `since` prints what changed in them since.
  *
  * ```sh
  * deno run --allow-ffi --allow-read cli.ts watch [options] PATH...
@@ -18,12 +19,14 @@ import { basename, matchesGlob } from "node:path";
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
+  changesSince,
   DEFAULT_WATCH_EVENT_KINDS,
   watch,
   WATCH_EVENT_KINDS,
   type Watcher,
   type WatchEvent,
   type WatchEventKind,
+  writeSnapshot,
 } from "./mod.ts";
 import { describeNotification, KEY_NOTIFY, KEY_SPEC, keys, WATCH_META, WATCH_TYPE, WatchQueue } from "./mod.ts";
 
@@ -128,6 +131,34 @@ const COMMANDS: Record<string, Command> = {
     },
     run: runKeys,
   },
+  snapshot: {
+    summary: "record the state of trees in FILE, for `since` to compare with later",
+    usage: "snapshot [--exclude GLOB] [--follow-symlinks] [-q] FILE PATH...",
+    options: {
+      exclude: WATCH_FLAGS.exclude,
+      "follow-symlinks": WATCH_FLAGS["follow-symlinks"],
+      quiet: WATCH_FLAGS.quiet,
+      help: WATCH_FLAGS.help,
+    },
+    help: {
+      exclude: WATCH_HELP.exclude.replace("place no watch under them", "do not walk into them"),
+      "follow-symlinks": "record what symbolic links lead to, and walk into linked directories (each once)",
+      quiet: "print nothing (no 'Wrote ...' line on stderr)",
+      help: "show this help. FILE is replaced atomically; PATH... are the trees (directories or files)",
+    },
+    run: runSnapshot,
+  },
+  since: {
+    summary: "print what changed in a snapshot's trees since it was written, one event a line",
+    usage: "since [--exclude GLOB] [--json] FILE",
+    options: { exclude: WATCH_FLAGS.exclude, json: { type: "boolean", default: false }, help: WATCH_FLAGS.help },
+    help: {
+      exclude: "as given to snapshot: paths it excludes are neither walked nor reported; repeatable",
+      json: 'one JSON object a line, as watch --json: {"time","kind","path","isDirectory","oldPath"?}',
+      help: "show this help. Events come in an order that turns the recorded trees into today's",
+    },
+    run: runSince,
+  },
 };
 
 class UsageError extends Error {}
@@ -206,25 +237,55 @@ async function pump(watcher: Watcher, ms: number | undefined, idle: boolean, eac
   return timedOut;
 }
 
+/** An event as `watch` and `since` print it: `kind [old -> ]path[/]`, or one JSON object. */
+function eventLine(ev: WatchEvent, json: boolean): string {
+  return json
+    ? JSON.stringify({
+      time: new Date().toISOString(),
+      kind: ev.kind,
+      path: ev.path,
+      isDirectory: ev.isDirectory,
+      ...(ev.oldPath === undefined ? {} : { oldPath: ev.oldPath }),
+    })
+    : `${ev.kind} ${ev.oldPath === undefined ? "" : `${ev.oldPath} -> `}${ev.path}${
+      ev.isDirectory && !ev.path.endsWith("/") ? "/" : ""
+    }`;
+}
+
 async function runWatch(values: Record<string, unknown>, paths: string[]): Promise<number> {
   const ms = seconds(values);
   const watcher = await start(values, paths);
   const json = values.json as boolean;
   const timedOut = await pump(watcher, ms === undefined ? undefined : ms * 1000, true, (ev) => {
-    const line = json
-      ? JSON.stringify({
-        time: new Date().toISOString(),
-        kind: ev.kind,
-        path: ev.path,
-        isDirectory: ev.isDirectory,
-        ...(ev.oldPath === undefined ? {} : { oldPath: ev.oldPath }),
-      })
-      : `${ev.kind} ${ev.oldPath === undefined ? "" : `${ev.oldPath} -> `}${ev.path}${
-        ev.isDirectory && !ev.path.endsWith("/") ? "/" : ""
-      }`;
-    process.stdout.write(line + "\n");
+    process.stdout.write(eventLine(ev, json) + "\n");
   });
   return timedOut ? EXIT_TIMEOUT : EXIT_OK;
+}
+
+async function runSnapshot(values: Record<string, unknown>, args: string[]): Promise<number> {
+  const [file, ...paths] = args;
+  if (file === undefined) throw new UsageError("no FILE given (see --help)");
+  if (paths.length === 0) throw new UsageError("no PATH given (see --help)");
+  const start = performance.now();
+  const { entries, bytes } = await writeSnapshot(paths, file, {
+    exclude: excluder(values),
+    followSymlinks: values["follow-symlinks"] as boolean,
+  });
+  if (!values.quiet) {
+    const ms = Math.round(performance.now() - start);
+    process.stderr.write(`Wrote ${file}: ${entries} entries of ${paths.join(" ")}, ${bytes} bytes, in ${ms} ms\n`);
+  }
+  return EXIT_OK;
+}
+
+async function runSince(values: Record<string, unknown>, args: string[]): Promise<number> {
+  if (args.length !== 1) {
+    throw new UsageError(args.length ? "one FILE only (see --help)" : "no FILE given (see --help)");
+  }
+  const events = await changesSince(args[0], { exclude: excluder(values) });
+  const json = values.json as boolean;
+  process.stdout.write(events.map((ev) => eventLine(ev, json) + "\n").join(""));
+  return EXIT_OK;
 }
 
 async function runStats(values: Record<string, unknown>, paths: string[]): Promise<number> {
@@ -354,9 +415,9 @@ function help(name?: string): string {
     return [
       "notiq: Linux inotify for Deno and Bun",
       "",
-      "usage: cli.ts COMMAND [options] PATH...",
+      "usage: cli.ts COMMAND [options] ARGS...",
       "",
-      ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(8)}${c.summary}`),
+      ...Object.entries(COMMANDS).map(([n, c]) => `  ${n.padEnd(10)}${c.summary}`),
       "",
       "cli.ts COMMAND --help explains each flag.",
     ].join("\n") + "\n";

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 npm run -s setup || exit 1
 export PATH="$PWD/node_modules/.bin:$PATH"
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(parse drain blocked overflow repair latency idle settle)
+[ ${#names[@]} -gt 0 ] || names=(parse drain blocked overflow repair latency idle settle snapshot)
 status=0
 for runtime in deno bun; do
   for name in "${names[@]}"; do

@@ -12,6 +12,7 @@ import type { Sys } from "../ffi/types.ts";
 import { cString } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { decodeName } from "./inotify_records.ts";
+import { O } from "./linux.ts";
 
 /** File types, as `d_type` gives them (and `st_mode >> 12`). */
 export const FILE_TYPE = {
@@ -42,6 +43,48 @@ export interface FileStat {
   readonly size: number;
   /** Modification time in ms, with the nanoseconds as a fraction (as node:fs's `mtimeMs`). */
   readonly mtimeMs: number;
+}
+
+/**
+ * A `struct statx` decoded in place: every field is overwritten by the next {@linkcode Statx.decode},
+ * so a walk of many files allocates nothing per file. The one statx decoder: {@linkcode FsCalls}'s
+ * `lstat` and `stat` copy from it.
+ */
+export class Statx {
+  /** One of {@linkcode FILE_TYPE} (`stx_mode`'s S_IFMT bits are d_type's values). */
+  type = 0;
+  /** `stx_dev_major` and `stx_dev_minor` as one number: major * 2^20 + minor. */
+  dev = 0;
+  /** `stx_ino`, high and low 32 bits (exact: an overlayfs inode may use all 64). */
+  inoHigh = 0;
+  inoLow = 0;
+  /** `stx_size` (exact up to 2^53). */
+  size = 0;
+  /** `stx_mtime`: seconds since the epoch (may be negative) and nanoseconds, exact. */
+  mtimeSec = 0;
+  mtimeNsec = 0;
+
+  /** `stx_ino` as a number, exact below 2^53. */
+  get ino(): number {
+    return this.inoHigh * 2 ** 32 + this.inoLow;
+  }
+
+  /** Modification time in ms, with the nanoseconds as a fraction (as node:fs's `mtimeMs`). */
+  get mtimeMs(): number {
+    return this.mtimeSec * 1000 + this.mtimeNsec / 1e6;
+  }
+
+  /** Reads the fields from the `struct statx` in `view`. */
+  decode(view: DataView): void {
+    this.type = view.getUint16(28, true) >> 12;
+    this.dev = view.getUint32(136, true) * 2 ** 20 + view.getUint32(140, true);
+    this.inoLow = view.getUint32(32, true);
+    this.inoHigh = view.getUint32(36, true);
+    this.size = view.getUint32(40, true) + view.getUint32(44, true) * 2 ** 32;
+    // stx_mtime: tv_sec (i64) at 112, tv_nsec (u32) at 120
+    this.mtimeSec = view.getInt32(116, true) * 2 ** 32 + view.getUint32(112, true);
+    this.mtimeNsec = view.getUint32(120, true);
+  }
 }
 
 /** `dir/name`, for a `dir` that may end with a slash (the root, `/`). */
@@ -123,8 +166,13 @@ const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x100 | 0x200; // TYPE | MODE | MTIME | 
 const STATX_SIZE = 256;
 const LISTING_SIZE = 32 * 1024;
 const PATH_SIZE = 4096; // PATH_MAX; a longer path goes as its own buffer, for the kernel's ENAMETOOLONG
+const NAME_SIZE = 256; // NAME_MAX + its NUL
 const ENOENT = 2, ENOTDIR = 20, ELOOP = 40;
 const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+/** What {@linkcode FsCalls.scan} calls for each entry: its name is `names[start, end)`. */
+export type ScanEach = (names: Uint8Array, start: number, end: number, st: Statx) => void;
 
 /** Listing and stat through libc, with buffers reused from call to call (one thread's). */
 export class FsCalls {
@@ -133,7 +181,9 @@ export class FsCalls {
   readonly #cursor = new DirentCursor(this.#listing);
   readonly #stat = new Uint8Array(STATX_SIZE);
   readonly #statView = new DataView(this.#stat.buffer);
+  readonly #st = new Statx();
   readonly #path = new Uint8Array(PATH_SIZE);
+  readonly #name = new Uint8Array(NAME_SIZE);
 
   constructor(sys: Sys) {
     this.#sys = sys;
@@ -172,11 +222,60 @@ export class FsCalls {
   }
 
   /**
+   * Lists a directory and statx()es each entry but `.` and `..` relative to its fd: no path walk
+   * from the root per entry, and names that are not UTF-8 reach the kernel as they are. `each`
+   * gets the name's bytes and the decoded {@linkcode Statx}, both valid only during the call. An
+   * entry gone before its statx is skipped. Nothing is allocated per entry.
+   *
+   * @param path The directory as a C string (NUL-terminated bytes), so any name can be in it.
+   * @param followPath Open `path` through a final symbolic link (else `O_NOFOLLOW`).
+   * @param followEntries statx() symbolic links through (a dangling link, or a loop, stays a link).
+   * @returns false when `path` is gone or no longer a directory (`ENOENT`, `ENOTDIR`, `ELOOP`).
+   * @throws {SyscallError} From `open` (`EACCES`...), `getdents64` or `statx`, with the path.
+   */
+  scan(path: Uint8Array, followPath: boolean, followEntries: boolean, each: ScanEach): boolean {
+    const sys = this.#sys;
+    const fd = sys.open(path, O_RDONLY_DIRECTORY_CLOEXEC | (followPath ? 0 : O.NOFOLLOW));
+    if (fd === -1) {
+      const errno = sys.errno();
+      if (errno === ENOENT || errno === ENOTDIR || errno === ELOOP) return false;
+      throw new SyscallError(errno, "open", cStringText(path));
+    }
+    try {
+      const cursor = this.#cursor, listing = this.#listing, name = this.#name, st = this.#st;
+      for (let n; (n = sys.getdents64(fd, listing)) !== 0;) {
+        if (n === -1) throw new SyscallError(sys.errno(), "getdents64", cStringText(path));
+        cursor.reset(n);
+        while (cursor.next()) {
+          if (cursor.isDots) continue;
+          const start = cursor.nameStart, end = cursor.nameEnd;
+          for (let i = start; i <= end; i++) name[i - start] = listing[i]; // with its NUL
+          if (sys.statx(fd, name, AT_SYMLINK_NOFOLLOW, STATX_WANTED, this.#stat) === -1) {
+            const errno = sys.errno();
+            if (errno === ENOENT) continue; // gone since the listing
+            throw new SyscallError(errno, "statx", joinText(path, listing, start, end));
+          }
+          st.decode(this.#statView);
+          if (
+            followEntries && st.type === FILE_TYPE.SYMLINK && sys.statx(fd, name, 0, STATX_WANTED, this.#stat) === 0
+          ) {
+            st.decode(this.#statView);
+          }
+          each(listing, start, end, st);
+        }
+      }
+    } finally {
+      sys.close(fd);
+    }
+    return true;
+  }
+
+  /**
    * `lstat`: the path itself, a symbolic link included. Undefined when it does not exist.
    * @throws {SyscallError} From `statx` for anything but `ENOENT` and `ENOTDIR` (e.g. `EACCES`).
    */
   lstat(path: string): FileStat | undefined {
-    return this.#statx(path, AT_SYMLINK_NOFOLLOW);
+    return this.#fileStat(path, AT_SYMLINK_NOFOLLOW);
   }
 
   /**
@@ -185,24 +284,30 @@ export class FsCalls {
    * @throws {SyscallError} From `statx` for any other error.
    */
   stat(path: string): FileStat | undefined {
-    return this.#statx(path, 0);
+    return this.#fileStat(path, 0);
   }
 
-  #statx(path: string, flags: number): FileStat | undefined {
+  /**
+   * `stat` (`follow`) or `lstat` of a path into the one {@linkcode Statx} of this FsCalls, valid
+   * until its next call. Undefined as for {@linkcode stat}.
+   * @throws {SyscallError} From `statx`, as {@linkcode stat}.
+   */
+  statx(path: string, follow: boolean): Statx | undefined {
+    const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
     const sys = this.#sys;
     if (sys.statx(AT_FDCWD, this.#cPath(path), flags, STATX_WANTED, this.#stat) === -1) {
       const errno = sys.errno();
       if (errno === ENOENT || errno === ENOTDIR || (errno === ELOOP && flags === 0)) return undefined;
       throw new SyscallError(errno, "statx", path);
     }
-    const v = this.#statView;
-    return {
-      type: v.getUint16(28, true) >> 12, // stx_mode's S_IFMT bits are d_type's values
-      dev: v.getUint32(136, true) * 2 ** 20 + v.getUint32(140, true), // stx_dev_major, stx_dev_minor
-      ino: v.getUint32(32, true) + v.getUint32(36, true) * 2 ** 32,
-      size: v.getUint32(40, true) + v.getUint32(44, true) * 2 ** 32,
-      mtimeMs: Number(v.getBigInt64(112, true)) * 1000 + v.getUint32(120, true) / 1e6, // stx_mtime
-    };
+    this.#st.decode(this.#statView);
+    return this.#st;
+  }
+
+  #fileStat(path: string, flags: number): FileStat | undefined {
+    const st = this.statx(path, flags === 0);
+    if (!st) return undefined;
+    return { type: st.type, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
   }
 
   /** `path` as a C string, in a buffer reused from call to call. */
@@ -212,4 +317,15 @@ export class FsCalls {
     this.#path[written] = 0;
     return this.#path;
   }
+}
+
+/** A C string's text (for messages), without its NUL. */
+function cStringText(path: Uint8Array): string {
+  const nul = path.indexOf(0);
+  return utf8Decoder.decode(nul === -1 ? path : path.subarray(0, nul));
+}
+
+/** `dir/name` as text, for messages. */
+function joinText(dir: Uint8Array, names: Uint8Array, start: number, end: number): string {
+  return join(cStringText(dir), utf8Decoder.decode(names.subarray(start, end)));
 }

@@ -30,10 +30,17 @@ export const ERRNO = {
 /** `O_*` flags of open(2), pipe2(2), inotify_init1(2), eventfd(2) and memfd_create(2). */
 export const O = {
   RDONLY: 0,
+  WRONLY: 1,
+  /** Create the file if it does not exist (open/openat then take a mode). */
+  CREAT: 0o100,
+  /** With `O_CREAT`: fail with `EEXIST` if it exists. */
+  EXCL: 0o200,
   /** `O_EXCL`, which pipe2 reads as `O_NOTIFICATION_PIPE`. */
   NOTIFICATION_PIPE: 0o200,
   NONBLOCK: 0o4000,
   DIRECTORY: 0o200000,
+  /** Fail with `ELOOP` when the last component is a symbolic link. */
+  NOFOLLOW: 0o400000,
   CLOEXEC: 0o2000000,
 } as const;
 
@@ -72,12 +79,37 @@ export interface SyscallNumbers {
   ioUringSetup: number;
   ioUringEnter: number;
   ioUringRegister: number;
+  openat: number;
+  renameat2: number;
+  fsync: number;
+  unlinkat: number;
 }
 
 const SYSCALLS: Record<string, SyscallNumbers> = {
   // io_uring came after the tables were unified: the same numbers everywhere.
-  x64: { addKey: 248, keyctl: 250, ioUringSetup: 425, ioUringEnter: 426, ioUringRegister: 427 },
-  arm64: { addKey: 217, keyctl: 219, ioUringSetup: 425, ioUringEnter: 426, ioUringRegister: 427 },
+  // openat and the rest: used with an extra argument (a mode) or where arm64 has no plain call (rename).
+  x64: {
+    addKey: 248,
+    keyctl: 250,
+    ioUringSetup: 425,
+    ioUringEnter: 426,
+    ioUringRegister: 427,
+    openat: 257,
+    renameat2: 316,
+    fsync: 74,
+    unlinkat: 263,
+  },
+  arm64: {
+    addKey: 217,
+    keyctl: 219,
+    ioUringSetup: 425,
+    ioUringEnter: 426,
+    ioUringRegister: 427,
+    openat: 56,
+    renameat2: 276,
+    fsync: 82,
+    unlinkat: 35,
+  },
 };
 
 /**

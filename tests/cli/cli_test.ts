@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { removeDir, waitFor } from "../helpers.ts";
@@ -195,5 +195,80 @@ describe("cli.ts stats", () => {
     } finally {
       removeDir(dir);
     }
+  });
+});
+
+describe("cli.ts snapshot and since", () => {
+  it("records a tree, then prints what changed (text and --json lines), with the README's permissions", () => {
+    const dir = mkdtempSync("/dev/shm/notiq-cli-"); // Deno's --allow-read does not cover /dev: FFI does the reading
+    try {
+      mkdirSync(`${dir}/tree/src`, { recursive: true });
+      const snap = `${dir}/snap`;
+      const wrote = run(["snapshot", snap, `${dir}/tree`], [], readmeRuntime);
+      assert.equal(wrote.status, 0, wrote.stderr);
+      assert.equal(wrote.stdout, "");
+      assert.match(wrote.stderr, new RegExp(`^Wrote ${snap}: 2 entries of ${dir}/tree, \\d+ bytes, in \\d+ ms\\n$`));
+      const quiet = run(["since", snap], [], readmeRuntime);
+      assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, "", ""]);
+      renameSync(`${dir}/tree/src`, `${dir}/tree/lib`);
+      writeFileSync(`${dir}/tree/lib/a.ts`, "a");
+      const text = run(["since", snap], [], readmeRuntime);
+      assert.equal(text.status, 0, text.stderr);
+      assert.equal(text.stdout, `rename ${dir}/tree/src -> ${dir}/tree/lib/\ncreate ${dir}/tree/lib/a.ts\n`);
+      const json = run(["since", "--json", snap], [], readmeRuntime);
+      const lines = json.stdout.trim().split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(lines.map(({ time, ...rest }) => (assert.ok(!Number.isNaN(Date.parse(time))), rest)), [
+        { kind: "rename", path: `${dir}/tree/lib`, isDirectory: true, oldPath: `${dir}/tree/src` },
+        { kind: "create", path: `${dir}/tree/lib/a.ts`, isDirectory: false },
+      ]);
+      // --exclude on both sides.
+      const excluded = run(["since", "--exclude", "*.ts", snap]); // Deno: node:path's matchesGlob reads an env var
+      assert.equal(excluded.stdout, `rename ${dir}/tree/src -> ${dir}/tree/lib/\n`);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("refuses a missing, foreign or corrupt snapshot with one line on stderr and exit 1", () => {
+    const dir = tempDir();
+    try {
+      const missing = run(["since", `${dir}/nope`]);
+      assert.deepEqual([missing.status, missing.stdout], [1, ""]);
+      assert.equal(missing.stderr, `notiq: ENOENT: no such file or directory, open '${dir}/nope'\n`);
+      writeFileSync(`${dir}/text`, "hello\n");
+      const foreign = run(["since", `${dir}/text`]);
+      assert.equal(foreign.status, 1);
+      assert.match(foreign.stderr, /^notiq: Cannot read snapshot '.*\/text': not a notiq snapshot .*\n$/);
+      mkdirSync(`${dir}/tree`);
+      assert.equal(run(["snapshot", "-q", `${dir}/snap`, `${dir}/tree`]).stderr, "");
+      const bytes = readFileSync(`${dir}/snap`);
+      bytes[bytes.length - 1] ^= 1;
+      writeFileSync(`${dir}/snap`, bytes);
+      const corrupt = run(["since", `${dir}/snap`]);
+      assert.equal(corrupt.status, 1);
+      assert.match(
+        corrupt.stderr,
+        /^notiq: Cannot read snapshot '.*\/snap': corrupt: checksum 0x[0-9a-f]{8} where the file says 0x[0-9a-f]{8}\n$/,
+      );
+      const usage = run(["snapshot", `${dir}/snap`]);
+      assert.deepEqual([usage.status, usage.stderr], [1, "notiq: no PATH given (see --help)\n"]);
+      const gone = run(["snapshot", `${dir}/snap`, `${dir}/gone`]);
+      assert.deepEqual([gone.status, gone.stderr], [
+        1,
+        `notiq: ENOENT: no such file or directory, statx '${dir}/gone'\n`,
+      ]);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("--help explains every flag of snapshot and since", () => {
+    const snapshot = run(["snapshot", "--help"]).stdout;
+    for (const flag of ["--exclude", "--follow-symlinks", "--quiet", "--help"]) {
+      assert.match(snapshot, new RegExp(flag));
+    }
+    const since = run(["since", "--help"]).stdout;
+    for (const flag of ["--exclude", "--json", "--help"]) assert.match(since, new RegExp(flag));
+    assert.match(run(["--help"]).stdout, /snapshot +record .*\n +since +print what changed/);
   });
 });

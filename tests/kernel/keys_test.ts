@@ -172,13 +172,14 @@ describe("keys argument checks (no system call)", () => {
 
 describe("syscallNumbers()", () => {
   it("knows x86_64 and aarch64 and refuses other architectures", () => {
-    assert.deepEqual(syscallNumbers("x64"), {
-      addKey: 248,
-      keyctl: 250,
-      ioUringSetup: 425,
-      ioUringEnter: 426,
-      ioUringRegister: 427,
-    });
+    const x64 = syscallNumbers("x64");
+    assert.deepEqual([x64.addKey, x64.keyctl, x64.ioUringSetup, x64.ioUringEnter, x64.ioUringRegister], [
+      248,
+      250,
+      425,
+      426,
+      427,
+    ]);
     assert.deepEqual([syscallNumbers("arm64").addKey, syscallNumbers("arm64").keyctl], [217, 219]);
     assert.throws(() => syscallNumbers("mips"), /no numbers for architecture mips/);
     assert.throws(() => bindKeys({} as Sys, "mips").revokeKey(1), /no numbers for architecture mips/);

@@ -16,7 +16,7 @@ import {
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
-import { churnScript } from "../fixtures/churn.ts";
+import { churnScript } from "../fixtures/churn_script.ts";
 import { deadline } from "../helpers.ts";
 import {
   apply,
