@@ -26,6 +26,7 @@ import {
   type WatchEventKind,
 } from "./mod.ts";
 import { describeNotification, KEY_NOTIFY, KEY_SPEC, keys, WATCH_META, WATCH_TYPE, WatchQueue } from "./mod.ts";
+import { benchCommand } from "./bench/machine.ts";
 
 /** One command: its flags (each with a help line), and what it does. Add new ones to COMMANDS. */
 interface Command {
@@ -128,6 +129,7 @@ const COMMANDS: Record<string, Command> = {
     },
     run: runKeys,
   },
+  bench: benchCommand,
 };
 
 class UsageError extends Error {}
