@@ -177,9 +177,15 @@ export function render(results: Results): string {
     for (const spec of specs) {
       const figures = new Map<string, Map<string, string>>(); // subject -> runtime -> figure
       for (const doc of docs) {
+        // A run with NOTIQ_READER set gives notiq's rows for that reader; the peers come from the plain run.
+        const reader = /\bNOTIQ_READER=(\S+)/.exec(doc.command)?.[1];
+        const plainRun = docs.some((d) => runtimeOf(d) === runtimeOf(doc) && !/\bNOTIQ_READER=/.test(d.command));
         for (const row of doc.rows) {
           if (spec.rows && !spec.rows(row, doc)) continue;
-          const named = { ...row, subject: plain(String(row.subject ?? Object.values(row)[0])) };
+          let name = plain(String(row.subject ?? Object.values(row)[0]));
+          if (reader && name.startsWith("notiq")) name += ` [NOTIQ_READER=${reader}]`;
+          else if (reader && plainRun) continue;
+          const named = { ...row, subject: name };
           const subject = spec.subject ? spec.subject(named) : named.subject;
           if (!figures.has(subject)) figures.set(subject, new Map());
           figures.get(subject)!.set(runtimeOf(doc), spec.figure(row));

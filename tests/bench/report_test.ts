@@ -57,6 +57,17 @@ describe("bench/report.ts", () => {
     assert.ok(!lines.some((l) => l.startsWith("Other commands")), "the usual commands are not listed");
   });
 
+  it("render() labels notiq's rows of a NOTIQ_READER run, and takes the peers from the plain run", () => {
+    const uring = {
+      ...doc("idle", "deno", IDLE(0.03, "node:fs.watch (Deno)")),
+      command: "NOTIQ_READER=uring deno run -A x",
+    };
+    const text = render({ about: "test", results: [...RESULTS.results, uring] });
+    assert.match(text, /\| notiq watch\(\) \[NOTIQ_READER=uring\] +\| 0\.03 +\| - +\|/);
+    assert.equal(text.match(/node:fs\.watch \(the runtime's\) +\| 0\.01 +\| 0\.01 +\|/g)?.length, 1);
+    assert.match(text, /Other commands: `NOTIQ_READER=uring deno run -A x`\./);
+  });
+
   it("merge() replaces the figures of the same command, keeps the others, and refuses quick ones", () => {
     const again = doc("idle", "deno", IDLE(0.05, "node:fs.watch (Deno)"));
     const merged = merge(RESULTS, [again]);
