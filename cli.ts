@@ -29,6 +29,7 @@ import {
   writeSnapshot,
 } from "./mod.ts";
 import { describeNotification, KEY_NOTIFY, KEY_SPEC, keys, WATCH_META, WATCH_TYPE, WatchQueue } from "./mod.ts";
+import { benchCommand } from "./bench/machine.ts";
 
 /** One command: its flags (each with a help line), and what it does. Add new ones to COMMANDS. */
 interface Command {
@@ -159,6 +160,7 @@ const COMMANDS: Record<string, Command> = {
     },
     run: runSince,
   },
+  bench: benchCommand,
 };
 
 class UsageError extends Error {}

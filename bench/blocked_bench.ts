@@ -11,7 +11,7 @@
  */
 import { DEFAULT_RING_SIZE } from "../mod.ts";
 import { generator, header, median, QUICK, report, withSysctl } from "./common.ts";
-import { blocked } from "./peers.js";
+import { blocked } from "./measure.js";
 import { notiqInotify, peerNotes, peers, roundRobin, type Subject } from "./subjects.ts";
 
 const N = QUICK ? 5_000 : 100_000;

@@ -1,23 +1,26 @@
 /**
- * What every bench shares: the header (runtime and kernel versions), BENCH_QUICK / BENCH_JSON,
- * medians, the sysctl guard, the C helpers under bench/c/ and the tables; tmpfs dirs, the event
- * makers and the child processes come from peers.js.
+ * What every bench shares: the header (runtime and kernel versions), BENCH_QUICK / BENCH_JSON /
+ * BENCH_RESULTS, the notiq readers to compare, the sysctl guard, the C helpers under bench/c/ and
+ * the report; clocks, dirs, event makers, medians and tables come from measure.js.
  *
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, relative } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { runJson, selfCommand } from "./peers.js";
+import { runJson, selfCommand, table } from "./measure.js";
 
-// Written once in peers.js, which the Node child runs too.
+// Written once in measure.js, which the Node child and cli.ts bench run too.
 export {
   cpuSeconds,
   makeEvents,
+  makeTree,
+  median,
   nowNs,
+  quantile,
   removeDir,
   rssKiB,
   runJson,
@@ -25,9 +28,10 @@ export {
   sleep,
   spin,
   startGenerator,
+  table,
   tmpDir,
   until,
-} from "./peers.js";
+} from "./measure.js";
 
 /** BENCH_QUICK=1: seconds, not minutes; for CI, which only checks that every bench still runs. */
 export const QUICK = process.env.BENCH_QUICK === "1";
@@ -43,6 +47,23 @@ export function runtimeVersion(): string {
   return RUNTIME === "deno" ? `deno ${g.Deno.version.deno} (v8 ${g.Deno.version.v8})` : `bun ${g.Bun.version}`;
 }
 
+/** A notiq reader to measure: its label in subject names, and the environment that selects it. */
+export interface Reader {
+  label: string;
+  env: Record<string, string>;
+}
+
+/**
+ * The notiq readers to compare in one run, from BENCH_READERS (e.g. `thread,uring`): each gets a
+ * row of its own (" [NOTIQ_READER=uring]"), run in a process with NOTIQ_READER set. Unset: one
+ * row, with the reader notiq picks in this environment (NOTIQ_READER, if set, is passed on).
+ * Only benches whose notiq subjects run in processes of their own (fresh, ring_memory, idle) can
+ * compare readers in one run; the others measure the reader of the process they run in.
+ */
+export const READERS: Reader[] = (process.env.BENCH_READERS ?? "").split(",").map((r) => r.trim()).filter(Boolean)
+  .map((r) => ({ label: ` [NOTIQ_READER=${r}]`, env: { NOTIQ_READER: r } }));
+if (READERS.length === 0) READERS.push({ label: "", env: {} });
+
 /** Prints what was measured where, unless the output is JSON. */
 export function header(title: string, notes: string[] = []): void {
   if (JSON_OUT) return;
@@ -52,6 +73,8 @@ export function header(title: string, notes: string[] = []): void {
       QUICK ? "  QUICK mode" : ""
     }`,
   );
+  const env = ["NOTIQ_READER", "BENCH_READERS"].filter((k) => process.env[k]).map((k) => `${k}=${process.env[k]}`);
+  if (env.length) console.log(`environment: ${env.join(" ")}`);
   for (const note of notes) console.log(`note: ${note}`);
   console.log("");
 }
@@ -60,18 +83,6 @@ export function header(title: string, notes: string[] = []): void {
 export function note(text: string): void {
   if (JSON_OUT) console.error(`note: ${text}`);
   else console.log(`note: ${text}`);
-}
-
-export function median(xs: number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-/** The q-quantile (0..1) of sorted numbers, nearest rank. */
-export function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 const SYSCTL = "/proc/sys/fs/inotify/";
@@ -150,41 +161,93 @@ process.on("exit", () => {
   if (cTemp) rmSync(cTemp, { recursive: true, force: true });
 });
 
-/** Formats a table of rows (objects with the same keys) as aligned Markdown. */
-export function table(rows: Record<string, string | number>[]): string {
-  if (rows.length === 0) return "(no rows)";
-  const keys = Object.keys(rows[0]);
-  const cells = rows.map((r) => keys.map((k) => fmt(r[k])));
-  const widths = keys.map((k, i) => Math.max(k.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) =>
-    `| ${c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join(" | ")} |`;
-  return [
-    line(keys),
-    `|${widths.map((w, i) => (i === 0 ? "-" : "") + "-".repeat(w + 1) + (i === 0 ? "" : ":")).join("|")}|`,
-    ...cells.map(line),
-  ].join("\n");
+const ROOT = dirname(here);
+
+/** The command that ran this bench, as a reader would type it at the repository's root. */
+export function commandLine(): string {
+  const script = relative(ROOT, process.argv[1] ?? "");
+  const env = ["BENCH_QUICK", "BENCH_READERS", "NOTIQ_READER"].filter((k) => process.env[k])
+    .map((k) => `${k}=${process.env[k]}`);
+  return [...env, RUNTIME === "deno" ? `deno run -A ${script}` : `bun ${script}`].join(" ");
 }
 
-function fmt(v: string | number | undefined): string {
-  if (v === undefined) return "";
-  if (typeof v === "string") return v;
-  if (!Number.isFinite(v)) return String(v);
-  if (Number.isInteger(v)) return String(v);
-  return Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+/** What machine this is: CPU model and count, memory, and whether it runs under a hypervisor. */
+export function machine(): { arch: string; cpu: string; cpus: number; memoryGiB: number; virtual: boolean } {
+  const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
+  const mem = /MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"));
+  return {
+    arch: process.arch,
+    cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1].trim() ?? "unknown",
+    cpus: navigator.hardwareConcurrency,
+    memoryGiB: mem ? Math.round(Number(mem[1]) / 2 ** 20) : NaN,
+    virtual: /^flags\s*:.*\bhypervisor\b/m.test(cpuinfo),
+  };
 }
 
-/** Prints the final result: a table, or with BENCH_JSON=1 the JSON document. */
+let nodeFound: { path: string; version: string } | undefined | null = null;
+
+/**
+ * The first real Node on PATH and its version ("20.20.2"), or undefined. Real: Deno puts a `node`
+ * of its own on its children's PATH (node_compat_bin), and runs itself for a bare "node" that is
+ * not on PATH.
+ */
+export function findNode(): { path: string; version: string } | undefined {
+  if (nodeFound !== null) return nodeFound;
+  nodeFound = undefined;
+  for (const dir of (process.env.PATH ?? "").split(":")) {
+    const path = join(dir, "node");
+    const r = spawnSync(path, ["-p", "globalThis.Deno || globalThis.Bun ? '' : process.versions.node"], {
+      encoding: "utf8",
+    });
+    const version = r.status === 0 ? r.stdout.trim() : "";
+    if (version) {
+      nodeFound = { path, version };
+      break;
+    }
+  }
+  return nodeFound;
+}
+
+/** The version of an installed package, or "(not installed)". */
+export function installed(pkg: string): string {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "node_modules", pkg, "package.json"), "utf8")).version;
+  } catch {
+    return "(not installed)";
+  }
+}
+
+/**
+ * Prints the final result: a table, or with BENCH_JSON=1 the JSON document. With
+ * BENCH_RESULTS=FILE the document is also appended to FILE as one line (bench/run.sh collects
+ * them there for bench/report.ts): the rows as measured, with the date, the machine, the
+ * versions and the command that made them.
+ */
 export function report(
   title: string,
   rows: Record<string, string | number>[],
   extra: Record<string, unknown> = {},
 ): void {
-  if (JSON_OUT) {
-    console.log(
-      JSON.stringify({ bench: title, runtime: runtimeVersion(), kernel: release(), quick: QUICK, rows, ...extra }),
-    );
-  } else {
+  const doc = () => ({
+    bench: title,
+    runtime: runtimeVersion(),
+    kernel: release(),
+    quick: QUICK,
+    date: new Date().toISOString(),
+    command: commandLine(),
+    machine: machine(),
+    versions: {
+      node: findNode()?.version ?? "(none on PATH)",
+      chokidar: installed("chokidar"),
+      "@parcel/watcher": installed("@parcel/watcher"),
+    },
+    rows,
+    ...extra,
+  });
+  if (JSON_OUT) console.log(JSON.stringify(doc()));
+  else {
     console.log(table(rows));
     console.log("");
   }
+  if (process.env.BENCH_RESULTS) appendFileSync(process.env.BENCH_RESULTS, JSON.stringify(doc()) + "\n");
 }

@@ -1,6 +1,7 @@
 /**
  * Question: with 100,000 distinct events queued while nothing reads, how long until the consumer
- * has them all — notiq batches() and for await, the runtime's own watcher, and a C reader?
+ * has them all — notiq batches() and for await over Inotify, notiq watch(), the runtime's own
+ * watcher, Node's fs.watch, and a C reader?
  *
  * deno run -A bench/drain_bench.ts      bun bench/drain_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
  *
@@ -11,14 +12,11 @@
  */
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { IN, Inotify } from "../mod.ts";
 import {
   compileC,
   header,
-  makeEvents,
   median,
   note,
-  nowNs,
   QUICK,
   readSysctl,
   removeDir,
@@ -29,8 +27,9 @@ import {
   tmpDir,
   withSysctl,
 } from "./common.ts";
-import { drain, Tally } from "./peers.js";
-import { type NotiqApi, notiqInotify, peerNotes, peers, readInto, roundRobin, type Subject } from "./subjects.ts";
+import { type Drained, drainQueued } from "./machine.ts";
+import { drain } from "./measure.js";
+import { notiqInotify, notiqWatch, peerNotes, peers, roundRobin, type Subject } from "./subjects.ts";
 
 const N = QUICK ? 5_000 : 100_000;
 const RUNS = QUICK ? 1 : 5;
@@ -39,7 +38,7 @@ const STALL_MS = QUICK ? 1000 : 3000; // a subject that delivers nothing for thi
 
 // DRAIN_NEW_PROCESS=1: one kernel->JS run of batches() in this new process, as JSON.
 if (process.env.DRAIN_NEW_PROCESS) {
-  console.log(JSON.stringify(await notiqKernelToJs("batches()")));
+  console.log(JSON.stringify(await drainQueued("batches()", options())));
   process.exit(0);
 }
 
@@ -48,6 +47,8 @@ header(`drain: ${N} events queued while nothing reads, then time until the consu
   "kernel->JS: the events wait in the kernel queue and reading starts at t0; notiq's main thread reads what is queued, and the",
   "process's reader thread (started before the runs, as any consumer that once waited starts it) takes the ring at the first",
   'next() and reads alongside; "new process": a process where no reader thread runs yet, so the main thread reads alone',
+  "notiq watch(): watch(dir, { recursive: false }) until ready, the events made, then iterated from t0: each event becomes a",
+  "WatchEvent (wd -> path, kind, rename bookkeeping), the API most users hold",
   "buffer->JS: the subject was watching, its first event (a sentinel) delivered, while the main thread made the events: its reader",
   "thread, if it has one (notiq, Deno.watchFs, parcel), drained the kernel meanwhile; Node's libuv reads on the event loop, so there",
   "the events wait in the kernel as in kernel->JS",
@@ -62,26 +63,11 @@ header(`drain: ${N} events queued while nothing reads, then time until the consu
   } for the run, then restored`,
 ]);
 
-type Result = Awaited<ReturnType<typeof drain>>;
+type Result = Drained;
 
-/** kernel->JS: all N events wait in the kernel queue, and notiq starts reading at t0. */
-async function notiqKernelToJs(api: NotiqApi): Promise<Result> {
-  const dir = tmpDir("drain");
-  const ino = new Inotify();
-  const tally = new Tally(N);
-  try {
-    ino.addWatch(dir, IN.CREATE);
-    makeEvents(dir, N);
-    const t0 = nowNs();
-    const reading = readInto(ino, api, tally);
-    await tally.settle(N, STALL_MS);
-    ino.close();
-    await reading;
-    return { ms: (tally.lastAt - t0) / 1e6, ...tally.result() };
-  } finally {
-    ino.close();
-    removeDir(dir);
-  }
+/** The options of every drain here. */
+function options() {
+  return { n: N, stallMs: STALL_MS };
 }
 
 async function cReader(exe: string): Promise<Result> {
@@ -94,24 +80,25 @@ async function cReader(exe: string): Promise<Result> {
   }
 }
 
-const options = { n: N, stallMs: STALL_MS };
 const exe = compileC("drain");
 const subjects: Subject<Result>[] = [
-  { name: "notiq batches()", measured: "kernel->JS", run: () => notiqKernelToJs("batches()") },
+  { name: "notiq batches()", measured: "kernel->JS", run: () => drainQueued("batches()", options()) },
   {
     name: "notiq batches()",
     measured: "kernel->JS, new process",
     run: () => runJson<Result>(...selfCommand(fileURLToPath(import.meta.url)), { env: { DRAIN_NEW_PROCESS: "1" } }),
   },
-  { name: "notiq batches()", measured: "buffer->JS", run: () => drain(notiqInotify("batches()"), options) },
-  { name: "notiq for await", measured: "kernel->JS", run: () => notiqKernelToJs("for await") },
-  { name: "notiq for await", measured: "buffer->JS", run: () => drain(notiqInotify("for await"), options) },
+  { name: "notiq batches()", measured: "buffer->JS", run: () => drain(notiqInotify("batches()"), options()) },
+  { name: "notiq for await", measured: "kernel->JS", run: () => drainQueued("for await", options()) },
+  { name: "notiq for await", measured: "buffer->JS", run: () => drain(notiqInotify("for await"), options()) },
+  { name: "notiq watch()", measured: "kernel->JS", run: () => drainQueued("watch()", options()) },
+  { name: "notiq watch()", measured: "buffer->JS", run: () => drain(notiqWatch, options()) },
   ...(await peers("this process")).map((p) => ({
     name: p.name,
     measured: "buffer->JS",
     peer: true,
     runs: PEER_RUNS,
-    run: () => p.run<Result>("drain", options),
+    run: () => p.run<Result>("drain", options()),
   })),
 ];
 if (exe) subjects.push({ name: "C reader", measured: "kernel->user", run: () => cReader(exe) });
@@ -127,6 +114,7 @@ const rows = await withSysctl(
 
 const msOf = (rs: Result[]) => median(rs.map((r) => r.ms));
 const notiqMs = msOf(rows.find(([s]) => s.name === "notiq batches()" && s.measured === "kernel->JS")![1]);
+const forAwaitMs = msOf(rows.find(([s]) => s.name === "notiq for await" && s.measured === "kernel->JS")![1]);
 const cRow = rows.find(([s]) => s.name === "C reader");
 const cMs = cRow ? msOf(cRow[1]) : NaN;
 report(
@@ -145,6 +133,7 @@ report(
       "loss signalled": lost ? `yes (${lost})` : delivered < N ? "NO" : "-",
       "x C": cRow ? ms / cMs : "n/a",
       "x notiq batches (kernel->JS)": ms / notiqMs,
+      "x notiq for await (kernel->JS)": ms / forAwaitMs,
       runs: rs.map((r) => r.ms.toFixed(1)).join(" "),
     };
   }),

@@ -1,28 +1,30 @@
 /**
- * Questions: how much CPU does watching cost while nothing happens (1,000 watched directories,
- * 10 s), and how long and how much memory does it take to start watching a 10,000-directory tree
- * recursively — notiq's watch() beside the watchers people would otherwise use, and C?
+ * Question: how much CPU does watching cost while nothing happens — 1,000 watched directories,
+ * 10 s — for notiq (Inotify `for await`, `watch()`) beside the watchers people would otherwise use
+ * and C? notiq's must be 0: its reader parks (this check was a test; timing belongs here).
  *
  * deno run -A bench/idle_bench.ts      bun bench/idle_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
  *
- * Each subject runs in a process of its own, so CPU and RSS are its own: notiq and the baseline
+ * Each subject runs in a process of its own, so the CPU counted is its own: notiq and the baseline
  * in this file again (IDLE_CHILD set), the peers in bench/peers.js (under Node too), C in
- * bench/c/watch_tree.c. Every subject watches the root recursively: notiq watch(root) until
- * `ready`, chokidar until its `ready`, @parcel/watcher until subscribe() resolves, Deno.watchFs
- * and fs.watch with { recursive: true }; C is nftw + inotify_add_watch.
+ * bench/c/watch_tree.c. Every subject watches the root recursively: notiq's Inotify one watch per
+ * directory (listed once) read by `for await`, notiq watch(root) iterated from `ready`, chokidar
+ * until its `ready`, @parcel/watcher until subscribe() resolves, Deno.watchFs and fs.watch with
+ * { recursive: true }; C is nftw + inotify_add_watch, then poll(). Setup time and memory of a
+ * fresh process: fresh_bench.ts.
  *
  * @module
  */
-import { mkdirSync } from "node:fs";
-import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import {
   compileC,
   header,
+  makeTree,
   median,
   note,
   QUICK,
+  READERS,
   removeDir,
   report,
   runC,
@@ -30,128 +32,89 @@ import {
   selfCommand,
   tmpDir,
 } from "./common.ts";
-import { type Peer, WORKLOADS } from "./peers.js";
-import { notiqWatch, peerNotes, peers, roundRobin, type Workload } from "./subjects.ts";
+import { notiqInotify, notiqWatch } from "./machine.ts";
+import { idle, type Peer } from "./measure.js";
+import { peerNotes, peers, roundRobin } from "./subjects.ts";
 
 const IDLE_DIRS = QUICK ? 100 : 1000;
 const IDLE_S = QUICK ? 1 : 10;
-const TREE = QUICK ? [10, 10] : [100, 99]; // 100 + 100 * 99 + the root = 10,001 directories
 const RUNS = QUICK ? 1 : 3;
 
+/** A polling reader would burn most of a core; parked threads use next to nothing. Above this, exit 1. */
+const NOTIQ_MAX_CPU_S = 0.1;
+
 /** The subjects this file runs in a child of its own: notiq, and the runtime doing nothing. */
-const CHILD_PEERS: Record<string, Peer> = { notiq: notiqWatch, baseline: () => () => {} };
+const CHILD_PEERS: Record<string, Peer> = {
+  "for await": notiqInotify("for await"),
+  "watch()": notiqWatch,
+  baseline: () => () => {},
+};
 
 if (process.env.IDLE_CHILD) {
-  const [subject, workload, options]: [string, Workload, object] = JSON.parse(process.env.IDLE_CHILD);
-  // deno-lint-ignore no-explicit-any
-  console.log(JSON.stringify(await WORKLOADS[workload](CHILD_PEERS[subject], options as any)));
+  const [subject, options] = JSON.parse(process.env.IDLE_CHILD);
+  console.log(JSON.stringify(await idle(CHILD_PEERS[subject], options)));
   process.exit(0);
 }
 
-header("idle and setup", [
-  `idle: CPU seconds (user + system, all threads; /proc, 10 ms ticks) over ${IDLE_S} s with ${IDLE_DIRS} watched directories, nothing happening`,
-  `setup: time to watch a tree of ${
-    1 + TREE[0] + TREE[0] * TREE[1]
-  } directories (/dev/shm) recursively, until the subject says it is watching, and the RSS it added`,
-  "ready -> probe: then a symlink is made in the tree's last directory: time until its event arrives (none: not in 5 s),",
-  "which shows a subject that says ready before its watches are in place",
-  "notiq: watch(root) until `await watcher.ready`; its iteration starts after that, and the process's reader thread when the",
-  "iteration first waits (not in setup ms: 25-45 ms in Deno, whose worker creation blocks, 4-9 in Bun); up for RSS and CPU",
-  "baseline: the runtime doing nothing, for the runtime's own idle CPU and RSS noise",
-  "idle runs every subject's process of a round at once (each counts only its own CPU); setup runs them one at a time",
+header("idle: CPU while watching and nothing happens", [
+  `CPU seconds (user + system, all threads; /proc, 10 ms ticks) over ${IDLE_S} s with ${IDLE_DIRS} watched directories,`,
+  "counted from 0.5 s after the subject started watching (start-up work is not idling)",
+  "notiq for await: new Inotify(), one IN_CREATE watch per directory, a for await pending (its reader parked);",
+  "notiq watch(): watch(root) iterated from `ready`",
+  "baseline: the runtime doing nothing, for the runtime's own idle CPU",
+  `exit 1 if a notiq row uses more than ${NOTIQ_MAX_CPU_S} s (a polling reader would use most of the ${IDLE_S} s)`,
+  "every subject's process of a round runs at once (each counts only its own CPU)",
   ...peerNotes(),
   `medians of ${RUNS} runs`,
 ]);
 
-function makeTree(root: string, levels: number[]): void {
-  const [n, m] = levels;
-  for (let i = 0; i < n; i++) {
-    const a = join(root, `a${i}`);
-    mkdirSync(a);
-    for (let j = 0; j < m; j++) mkdirSync(join(a, `b${j}`));
-  }
-}
-
-interface Setup {
-  ms: number;
-  /** null: the probe's event did not arrive; undefined: no probe (C, baseline) */
-  probeMs?: number | null;
-  rssKiB: number;
-}
-
-/** A subject of this bench: runs the idle or setup workload in a process of its own. */
 interface Runner {
   name: string;
   peer?: boolean;
-  run: (workload: "idle" | "setup", options: object) => Promise<unknown>;
+  run: () => Promise<{ cpu: number }>;
 }
 
-const idleRoot = tmpDir("idle");
-const treeRoot = tmpDir("tree");
+const root = tmpDir("idle");
 try {
-  makeTree(idleRoot, [IDLE_DIRS - 1, 0]);
-  makeTree(treeRoot, TREE);
-  const idleOptions = { root: idleRoot, seconds: IDLE_S };
-  const setupOptions = { root: treeRoot, probe: join(treeRoot, `a${TREE[0] - 1}`, `b${TREE[1] - 1}`) };
+  makeTree(root, IDLE_DIRS - 1); // + the root
+  const options = { root, seconds: IDLE_S };
   const [cmd, args] = selfCommand(fileURLToPath(import.meta.url));
-  const inChild = (subject: string, probe = true): Runner["run"] => (workload, options) =>
-    runJson(cmd, args, {
-      env: { IDLE_CHILD: JSON.stringify([subject, workload, probe ? options : { ...options, probe: undefined }]) },
-    });
+  const inChild = (subject: string, env: Record<string, string> = {}) => () =>
+    runJson<{ cpu: number }>(cmd, args, { env: { ...env, IDLE_CHILD: JSON.stringify([subject, options]) } });
+  const runners: Runner[] = READERS.flatMap(({ label, env }) => [
+    { name: `notiq for await${label}`, run: inChild("for await", env) },
+    { name: `notiq watch()${label}`, run: inChild("watch()", env) },
+  ]);
+  for (const p of await peers("own process")) {
+    runners.push({ name: p.name, peer: true, run: () => p.run("idle", options) });
+  }
   const exe = compileC("watch_tree");
-  const runners: Runner[] = [
-    { name: "notiq watch()", run: inChild("notiq") },
-    ...(await peers("own process")).map((p) => ({ name: p.name, peer: true, run: p.run })),
-  ];
-  if (exe) {
-    runners.push({
-      name: "C (nftw + inotify_add_watch)",
-      run: (w) => runC(exe, w === "idle" ? [idleRoot, "idle", IDLE_S] : [treeRoot, "setup"]),
-    });
-  } else note("C subject skipped: no C compiler");
-  runners.push({ name: "baseline", run: inChild("baseline", false) });
+  if (exe) runners.push({ name: "C (nftw + inotify_add_watch)", run: () => runC(exe, [root, "idle", IDLE_S]) });
+  else note("C subject skipped: no C compiler");
+  runners.push({ name: "baseline", run: inChild("baseline") });
 
-  // Idle: each round's processes all at once (each counts only its own CPU, and all wait); setup: one at a time.
-  const idle = new Map(
-    (await roundRobin(
-      runners.map((r) => ({ ...r, run: () => r.run("idle", idleOptions) as Promise<{ cpu: number }> })),
-      RUNS,
-      { concurrent: true },
-    )).map(([s, rs]) => [s.name, median(rs.map((r) => r.cpu))]),
-  );
-  const setup = await roundRobin(
-    runners.map((r) => ({ ...r, run: () => r.run("setup", setupOptions) as Promise<Setup> })),
-    RUNS,
-  );
-  const msOf = (rs: Setup[]) => median(rs.map((r) => r.ms));
-  const notiqMs = msOf(setup.find(([s]) => s.name === "notiq watch()")![1]);
-  const notiqCpu = idle.get("notiq watch()")!;
-  const c = setup.find(([s]) => s.name.startsWith("C "))?.[1];
-  const cMs = c ? msOf(c) : NaN;
+  const rows = await roundRobin(runners, RUNS, { concurrent: true });
+  const notiqCpu = median(rows[0][1].map((r) => r.cpu));
   report(
     "idle",
-    setup.map(([{ name }, rs]) => {
-      const cpu = idle.get(name) ?? NaN;
-      const probes = rs.map((r) => r.probeMs);
+    rows.map(([{ name }, rs]) => {
+      const cpu = median(rs.map((r) => r.cpu));
       return {
         subject: name,
-        [`idle CPU s / ${IDLE_S} s`]: Number.isNaN(cpu) ? "failed" : cpu,
-        "idle x notiq": notiqCpu > 0 ? cpu / notiqCpu : "n/a (notiq 0)",
-        "setup ms": msOf(rs),
-        "setup x C": c ? msOf(rs) / cMs : "n/a",
-        "setup x notiq": msOf(rs) / notiqMs,
-        "ready -> probe ms": probes.includes(undefined)
-          ? "n/a"
-          : probes.includes(null)
-          ? "none"
-          : median(probes as number[]),
-        "RSS added MiB": median(rs.map((r) => r.rssKiB)) / 1024,
-        "runs setup ms": rs.map((r) => r.ms.toFixed(0)).join(" "),
+        [`idle CPU s / ${IDLE_S} s`]: cpu,
+        "x notiq for await": notiqCpu > 0 ? cpu / notiqCpu : "n/a (notiq 0)",
+        runs: rs.map((r) => r.cpu.toFixed(2)).join(" "),
       };
     }),
     { idleDirs: IDLE_DIRS, idleSeconds: IDLE_S, runs: RUNS },
   );
+  for (const [{ name }, rs] of rows) {
+    const cpu = median(rs.map((r) => r.cpu));
+    if (name.startsWith("notiq ") && cpu > NOTIQ_MAX_CPU_S) {
+      console.error(`FAIL: ${name} used ${cpu} s of CPU in ${IDLE_S} s idle`);
+      process.exitCode = 1;
+    }
+  }
 } finally {
-  removeDir(idleRoot);
-  removeDir(treeRoot);
+  removeDir(root);
 }

@@ -1,106 +1,24 @@
 /**
- * Who runs the workloads of peers.js: notiq through peers of its own (Inotify batches() / for
- * await, watch()), the peers of this runtime, in this process or each in a process of its own,
- * and node:fs.watch under the real Node in a child process; and the round-robin runner, which
- * drops a peer that fails (with a note) but lets notiq's and C's failures end the bench.
+ * Who runs the workloads of measure.js: notiq through peers of its own (machine.ts), the peers of
+ * this runtime (peers.js), in this process or each in a process of its own, and node:fs.watch
+ * under the real Node in a child process; and the round-robin runner, which drops a peer that
+ * fails (with a note) but lets notiq's and C's failures end the bench.
  *
  * @module
  */
-import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import process from "node:process";
-import { setImmediate } from "node:timers";
-import { IN, Inotify, watch } from "../mod.ts";
-import { note, PEERS_SCRIPT, runJson, RUNTIME, selfCommand } from "./common.ts";
-import { loadPeer, type Peer, type Tally, WORKLOADS } from "./peers.js";
+import { findNode, installed, note, PEERS_SCRIPT, runJson, RUNTIME, selfCommand } from "./common.ts";
+import { WORKLOADS } from "./measure.js";
+import { loadPeer } from "./peers.js";
 
-export type NotiqApi = "batches()" | "for await";
-
-/** Reads `ino` into `tally` until it is closed; every event's name is touched (decoded). */
-export async function readInto(ino: Inotify, api: NotiqApi, tally: Tally): Promise<void> {
-  const see = (ev: { mask: number; name: string }) => {
-    if (ev.mask & IN.Q_OVERFLOW) tally.loss("IN_Q_OVERFLOW");
-    else tally.seen(ev.name);
-  };
-  if (api === "batches()") {
-    for await (const batch of ino.batches()) {
-      for (const ev of batch) see(ev);
-      tally.arrived();
-    }
-  } else {
-    for await (const ev of ino) {
-      see(ev);
-      tally.arrived();
-    }
-  }
-}
-
-/** notiq's Inotify as a peer: one IN_CREATE watch on `dir` (no recursion), read with `api`. */
-export function notiqInotify(api: NotiqApi): Peer {
-  return (dir, _recursive, tally) => {
-    const ino = new Inotify();
-    ino.addWatch(dir, IN.CREATE);
-    const reading = readInto(ino, api, tally);
-    return async () => {
-      ino.close();
-      await reading;
-    };
-  };
-}
-
-/**
- * notiq's watch() as a peer: watching once `ready` resolves (events are kept from then on). Its
- * iteration starts at the next turn of the event loop, as after `await watcher.ready` in a
- * program, so setup times end at `ready`; the reader thread starts when that iteration first
- * waits.
- */
-export const notiqWatch: Peer = async (dir, recursive, tally) => {
-  const watcher = watch(dir, { recursive });
-  await watcher.ready;
-  const reading = new Promise((next) => setImmediate(next)).then(async () => {
-    for await (const ev of watcher) {
-      if (ev.kind === "overflow" || ev.kind === "error") tally.loss(ev.kind);
-      else tally.seen(ev.path);
-      tally.arrived();
-    }
-  });
-  return async () => {
-    await watcher.close();
-    await reading;
-  };
-};
+// notiq's subjects live beside the measures of cli.ts bench, which runs them too.
+export { type NotiqApi, notiqInotify, notiqWatch, readInto } from "./machine.ts";
 
 export type Workload = keyof typeof WORKLOADS;
 
-/** A peer subject: runs a workload of peers.js with the given options. */
+/** A peer subject: runs a workload of measure.js with the given options. */
 export interface PeerRunner {
   name: string;
   run<T>(workload: Workload, options: object): Promise<T>;
-}
-
-let nodeFound: { path: string; version: string } | undefined | null = null;
-
-/**
- * The first real Node on PATH and its version ("20.20.2"), or undefined (peerNotes() says so).
- * Real: Deno puts a `node` of its own on its children's PATH (node_compat_bin), and runs itself
- * for a bare "node" that is not on PATH.
- */
-function findNode(): { path: string; version: string } | undefined {
-  if (nodeFound !== null) return nodeFound;
-  nodeFound = undefined;
-  for (const dir of (process.env.PATH ?? "").split(":")) {
-    const path = join(dir, "node");
-    const r = spawnSync(path, ["-p", "globalThis.Deno || globalThis.Bun ? '' : process.versions.node"], {
-      encoding: "utf8",
-    });
-    const version = r.status === 0 ? r.stdout.trim() : "";
-    if (version) {
-      nodeFound = { path, version };
-      break;
-    }
-  }
-  return nodeFound;
 }
 
 const OWN_PEERS = RUNTIME === "deno"
@@ -142,19 +60,11 @@ export async function peers(where: "this process" | "own process"): Promise<Peer
   return runners;
 }
 
-function installed(pkg: string): string {
-  try {
-    return JSON.parse(readFileSync(new URL(`../node_modules/${pkg}/package.json`, import.meta.url), "utf8")).version;
-  } catch {
-    return "(not installed)";
-  }
-}
-
 /** What each peer is, for the header. */
 export function peerNotes(): string[] {
   const node = findNode();
   return [
-    `peers run the same workload code (bench/peers.js); chokidar ${
+    `peers run the same workload code (bench/measure.js); chokidar ${
       installed("chokidar")
     } over the runtime's fs.watch;` +
     " it stats each path before emitting (followSymlinks: false, or it stat()s a new symlink's missing target and drops it)",
