@@ -6,7 +6,9 @@
  * The kernel completes our requests as task work on this thread (COOP_TASKRUN and DEFER_TASKRUN
  * stay unset): it runs on the way back to user space from any system call or interrupt, so reads
  * go on while JavaScript is busy. Completions are only looked at when this thread calls
- * {@linkcode IoUring.reap}.
+ * {@linkcode IoUring.reap}. The kernel makes this thread take that work as it would a signal
+ * with no handler: a system call it sleeps in is restarted, except those that return EINTR on any
+ * signal (epoll_wait, which event loops retry; socket waits with a timeout).
  *
  * `/usr/include/linux/io_uring.h` here is Linux 6.1's: newer numbers carry their version.
  *

@@ -27,6 +27,9 @@
  *   read: completions only say that something happened (and when a read ended).
  * - With both regions unread, nothing reads: the kernel queue fills behind us, then reports its
  *   own loss in band (IN_Q_OVERFLOW, watch_queue's LOSS record) — loss is never silent.
+ * - `readSize` is not used: a read takes what the fd has, up to the room left in its region.
+ * - The fd must stay open until {@linkcode Source.close} returns; a read holds its own reference
+ *   to the file, so closing the fd first would not stop it.
  *
  * @module
  */
