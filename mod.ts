@@ -24,9 +24,8 @@
 import { loadSys } from "./ffi/load.ts";
 import { spawnReaderThread } from "./ffi/reader_thread.ts";
 import { Inotify as InotifyWith, type InotifyOptions } from "./queue/inotify.ts";
-import { ReaderThread } from "./queue/reader_thread.ts";
-import type { Host } from "./queue/source.ts";
-import { threadSources } from "./queue/thread_source.ts";
+import { readEnv } from "./ffi/env.ts";
+import { type ReaderStatus, runtimeHost } from "./queue/host.ts";
 import * as watcher from "./queue/watcher.ts";
 import type { WatchOptions } from "./queue/watch_options.ts";
 import { bindKeys, type Keys } from "./queue/keys.ts";
@@ -41,7 +40,7 @@ import {
 import type { WatchEvent } from "./queue/watch_options.ts";
 
 const sys = await loadSys();
-const host: Host = { sys, openSource: threadSources(sys, new ReaderThread(sys, spawnReaderThread)) };
+const host = runtimeHost(sys, spawnReaderThread, readEnv("NOTIQ_READER"));
 
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
@@ -306,7 +305,30 @@ export function changesSince(file: string | URL, options?: ChangesSinceOptions):
   return changesSinceWith(file, options, host);
 }
 
+/**
+ * Which reader drains the kernel queues of this thread into memory: `"uring"` — the kernel reads
+ * them itself, through io_uring, with no thread (Linux >= 6.12) — or `"thread"`, a reader thread
+ * (a JavaScript worker), where io_uring cannot be used: `why` says why (a seccomp profile such as
+ * Docker's default, `kernel.io_uring_disabled`, an older kernel, or `NOTIQ_READER=thread`).
+ * Either keeps events flowing while JavaScript is busy. Set `NOTIQ_READER` to `uring` or `thread`
+ * to choose (Deno reads it with `--allow-env`).
+ *
+ * @throws {Error} With `NOTIQ_READER=uring` where io_uring cannot be used.
+ * @example Which reader runs here
+ * ```ts
+ * import { readerStatus } from "@notiq/notiq";
+ * import assert from "node:assert/strict";
+ *
+ * const { reader, why } = readerStatus();
+ * assert.ok(reader === "uring" || why instanceof Error);
+ * ```
+ */
+export function readerStatus(): ReaderStatus {
+  return host.status();
+}
+
 export { abortError, SyscallError } from "./queue/errors.ts";
+export type { ReaderKind, ReaderStatus } from "./queue/host.ts";
 export { describeMask, IN } from "./queue/inotify_mask.ts";
 export { MIN_READ_SIZE, NAME_MAX } from "./queue/inotify_records.ts";
 export type { InotifyEvent } from "./queue/inotify_records.ts";

@@ -33,7 +33,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { clearImmediate, setImmediate } from "node:timers";
 import type { Sys } from "../ffi/types.ts";
 import { SyscallError } from "./errors.ts";
@@ -59,19 +58,6 @@ export interface UringSourcesOptions {
   switchAt?: number;
 }
 
-/**
- * Which reader `NOTIQ_READER` asks for: `"thread"`, `"uring"`, or undefined to choose by what works
- * (Deno reads it only with `--allow-env`).
- */
-export function readerSwitch(): "thread" | "uring" | undefined {
-  try {
-    const value = process.env.NOTIQ_READER;
-    return value === "thread" || value === "uring" ? value : undefined;
-  } catch {
-    return undefined; // Deno without env permission
-  }
-}
-
 const probed = new WeakMap<Sys, Error | undefined>();
 const shared = new WeakMap<Sys, OpenSource>();
 
@@ -85,12 +71,9 @@ const shared = new WeakMap<Sys, OpenSource>();
  * @returns how to open a source, or the error that says why io_uring cannot be used (then use the
  * reader thread): a {@linkcode SyscallError} when `io_uring_setup` is refused (EPERM or ENOSYS
  * under Docker's and Kubernetes' default seccomp profiles, or `kernel.io_uring_disabled`), an Error
- * when the kernel is older than 6.12, or when `NOTIQ_READER=thread`.
+ * when the kernel is older than 6.12.
  */
 export function uringSources(sys: Sys, options?: UringSourcesOptions): OpenSource | Error {
-  if (readerSwitch() === "thread") {
-    return new Error("Cannot read with io_uring: NOTIQ_READER=thread asks for the thread");
-  }
   if (!probed.has(sys)) probed.set(sys, probeIoUring(sys));
   const why = probed.get(sys);
   if (why) return why;

@@ -12,7 +12,7 @@ import { InotifyCursor, MIN_READ_SIZE } from "../../queue/inotify_records.ts";
 import type { Source } from "../../queue/source.ts";
 import { uringSources } from "../../queue/uring.ts";
 import { SyscallError } from "../../queue/errors.ts";
-import { canSetSysctl, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
+import { canSetSysctl, deadline, fdCount, removeDir, tempDir, withSysctl } from "../helpers.ts";
 
 const sys = await loadSys();
 const open = uringSources(sys);
@@ -96,7 +96,7 @@ function run(args: string[], ms: number): Promise<{ code: number | null; out: st
   const exited = new Promise<{ code: number | null; out: string; err: string }>((resolve) =>
     proc.on("exit", (code) => resolve({ code, out, err }))
   );
-  return deadline(exited, ms, `${args.join(" ")} to exit`).catch((e) => {
+  return deadline(exited, ms, `${args.join(" ")} to exit`).catch((e: Error) => {
     proc.kill("SIGKILL");
     throw new Error(`${e.message}; it printed ${JSON.stringify(out)} ${JSON.stringify(err)}`);
   });
@@ -116,18 +116,6 @@ describe("uringSources()", () => {
       assert.ok(result instanceof SyscallError, String(result));
       assert.equal(result.code, code);
       assert.equal(result.syscall, "io_uring_setup");
-    }
-  });
-
-  it("returns an Error when NOTIQ_READER=thread", () => {
-    const before = process.env.NOTIQ_READER;
-    process.env.NOTIQ_READER = "thread";
-    try {
-      const result = uringSources(sys);
-      assert.ok(result instanceof Error && /NOTIQ_READER=thread/.test(result.message));
-    } finally {
-      if (before === undefined) delete process.env.NOTIQ_READER;
-      else process.env.NOTIQ_READER = before;
     }
   });
 
