@@ -61,6 +61,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   readonly #rescan: boolean;
   /** The settle stage; undefined without `settle` (then nothing on the way from tree to output). */
   readonly #settler: Settler | undefined;
+  /** Where every event goes on its way to the consumer: #fromTree, or #settle with `settle`. */
+  readonly #sink: TreeSink;
   /** What the settler let out, before the kinds are picked from it. */
   #settled: WatchEvent[] = [];
   /** The time the tree's events are handed to the settler with: when their batch was read. */
@@ -106,8 +108,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     };
     // Without settle the sink is the plain one: no settle work on the hot path.
     this.#settler = config.settle > 0 ? new Settler(config.settle) : undefined;
-    const sink: TreeSink = this.#settler ? (ev, replaced) => this.#settle(ev, replaced) : (ev) => this.#fromTree(ev);
-    this.#tree = new WatchTree(port, config, sink);
+    this.#sink = this.#settler ? (ev, replaced) => this.#settle(ev, replaced) : (ev) => this.#fromTree(ev);
+    this.#tree = new WatchTree(port, config, this.#sink);
     this.#marker = new QueueMarker(host.sys, ino);
     if (config.signal) {
       this.#signal = config.signal;
@@ -232,7 +234,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     try {
       this.#tree.addRoots(roots);
       // Issue #13 hooks in here: statfs(2) of each root; a tree on a filesystem that gives no
-      // events gets a "warning" event, or (poll) a poller whose events enter #fromTree.
+      // events gets a "warning" event, or (poll) a poller whose events enter #sink
+      // (so that settle folds them too).
       while (!this.#closed && this.#tree.setUp(SETUP_SLICE)) await new Promise((done) => setImmediate(done));
     } catch (err) {
       this.#failure = { error: err };
