@@ -57,6 +57,7 @@ const WATCH_FLAGS: ParseArgsOptionsConfig = {
   events: { type: "string", short: "e", multiple: true },
   exclude: { type: "string", multiple: true },
   "follow-symlinks": { type: "boolean", default: false },
+  settle: { type: "string" },
   timeout: { type: "string", short: "t" },
   quiet: { type: "boolean", short: "q", default: false },
   help: { type: "boolean", short: "h", default: false },
@@ -74,6 +75,8 @@ const WATCH_HELP: Record<string, string> = {
   exclude:
     "skip paths matching GLOB, and place no watch under them; a GLOB without / matches the name (node_modules, *.tmp), else the whole path; repeatable",
   "follow-symlinks": "descend into symbolic links to directories (each directory once)",
+  settle:
+    "hold events until MS pass without one (at most 10 x MS), then fold each path's: create+writes -> create, an editor's save -> modify, a->b->c -> one rename",
   timeout: "exit with status 2 when SECONDS pass without an event",
   quiet: "print nothing but events (no 'Watching ...' line on stderr)",
   help: "show this help",
@@ -94,7 +97,7 @@ const KEY_SUBTYPE_WORDS: Record<string, string> = {
 const COMMANDS: Record<string, Command> = {
   watch: {
     summary: "print events as they happen, one a line (like inotifywait -m -r)",
-    usage: "watch [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--json] [-t SECONDS] [-q] PATH...",
+    usage: "watch [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [--json] [-t SECONDS] [-q] PATH...",
     options: { ...WATCH_FLAGS, json: { type: "boolean", default: false } },
     help: {
       ...WATCH_HELP,
@@ -104,7 +107,7 @@ const COMMANDS: Record<string, Command> = {
   },
   stats: {
     summary: "count events per path and kind, then print a table (like inotifywatch)",
-    usage: "stats [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [-t SECONDS] [-q] PATH...",
+    usage: "stats [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [-t SECONDS] [-q] PATH...",
     options: WATCH_FLAGS,
     help: { ...WATCH_HELP, timeout: "count for SECONDS, then print the table (default: until Ctrl-C)" },
     run: runStats,
@@ -192,6 +195,15 @@ function seconds(values: Record<string, unknown>): number | undefined {
   return s;
 }
 
+function settleMs(values: Record<string, unknown>): number | undefined {
+  if (values.settle === undefined) return undefined;
+  const ms = Number(values.settle);
+  if (values.settle === "" || !Number.isFinite(ms) || ms < 0) {
+    throw new UsageError(`--settle needs a number of milliseconds, 0 or more, got "${values.settle}"`);
+  }
+  return ms;
+}
+
 /** Starts the watcher; Ctrl-C and SIGTERM close it, so the loop ends and we exit 0. */
 async function start(values: Record<string, unknown>, paths: string[]): Promise<Watcher> {
   if (paths.length === 0) throw new UsageError("no PATH given (see --help)");
@@ -200,6 +212,7 @@ async function start(values: Record<string, unknown>, paths: string[]): Promise<
     events: kinds(values),
     exclude: excluder(values),
     followSymlinks: values["follow-symlinks"] as boolean,
+    settle: settleMs(values),
   });
   const stop = () => void watcher.close();
   process.on("SIGINT", stop);

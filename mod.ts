@@ -190,10 +190,13 @@ export class Watcher extends watcher.Watcher {
  * numbers. Files moved out of the trees are reported when their `MOVED_FROM` is known to have no
  * partner: at once in most cases, else after {@linkcode RENAME_WAIT_MS}. `await watcher.sync()`
  * resolves once the events of every change made before it have reached the consumer (it needs one
- * that iterates); it writes nothing in the watched trees.
+ * that iterates); it writes nothing in the watched trees. With `settle: ms`, events are held until
+ * `ms` pass without one (at most `10 * ms`) and each path's are folded: an editor's save (a
+ * temporary file renamed over the real one, or vim's `f -> f~`, new `f`, `rm f~`) is one `modify`;
+ * `sync()`, `close()` and an overflow flush what is held first.
  *
  * @param paths Directories or files; relative paths are resolved against the working directory.
- * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`.
+ * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`, `settle`.
  * @returns The watcher; `ready` resolves once the initial watches are placed.
  * @throws {TypeError} On bad arguments; `AbortError` when `signal` is already aborted. Setup
  *   failures (`ENOENT`, `EACCES`, `ENOSPC` as a {@linkcode WatchLimitError}) reject `ready` and the

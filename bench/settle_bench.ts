@@ -1,6 +1,7 @@
 /**
  * Question: what does `settle` cost — events per second through a Settler against straight through
- * (settle off: the driver pushes each event), and heap held for 100,000 pending paths?
+ * (settle off: the driver pushes each event), heap held for 100,000 pending paths, and end to end:
+ * a real burst through `watch()` with `settle` and without?
  *
  * deno run -A bench/settle_bench.ts      bun bench/settle_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
  *
@@ -10,10 +11,12 @@
  * @module
  */
 import { bench, do_not_optimize, run, summary } from "mitata";
+import { renameSync, writeFileSync } from "node:fs";
 import process from "node:process";
+import { watch } from "../mod.ts";
 import { Settler } from "../queue/settle.ts";
 import type { WatchEvent, WatchEventKind } from "../queue/watch_options.ts";
-import { header, JSON_OUT, note, QUICK, report, runJson, RUNTIME } from "./common.ts";
+import { header, JSON_OUT, median, note, nowNs, QUICK, removeDir, report, runJson, RUNTIME, tmpDir } from "./common.ts";
 
 const SETTLE_MS = 50;
 
@@ -200,9 +203,93 @@ for (const kind of ["create", "modify"]) {
   });
 }
 
+// ---- end to end: a real burst through watch(), settle on and off ----
+
+// Under fs.inotify.max_queued_events (16384) whatever the reader thread's share of the CPU: no overflow.
+const FILES = QUICK ? 1_000 : 4_000;
+const RUNS = QUICK ? 3 : 7;
+const BURSTS: Record<string, { events: number; prepare(dir: string): void; make(dir: string): void }> = {
+  // create, modify, close_write each: settled, one create each
+  "new files written": {
+    events: 3 * FILES,
+    prepare() {},
+    make(dir) {
+      for (let i = 0; i < FILES; i++) writeFileSync(`${dir}/f${i}`, "x");
+    },
+  },
+  // a temporary file written and renamed over the real one (create, modify, close_write, rename): one modify each
+  "atomic saves": {
+    events: 4 * FILES,
+    prepare(dir) {
+      for (let i = 0; i < FILES; i++) writeFileSync(`${dir}/f${i}`, "old");
+    },
+    make(dir) {
+      for (let i = 0; i < FILES; i++) {
+        writeFileSync(`${dir}/.f${i}.tmp`, "new"), renameSync(`${dir}/.f${i}.tmp`, `${dir}/f${i}`);
+      }
+    },
+  },
+};
+
+/** ms from the end of a burst (made on this thread, drained by the reader thread meanwhile) until sync() says the consumer has every event. */
+async function endToEnd(burst: string, settle: number): Promise<{ ms: number; delivered: number }> {
+  const dir = tmpDir("settle");
+  try {
+    BURSTS[burst].prepare(dir);
+    const watcher = watch(dir, { settle });
+    await watcher.ready;
+    let delivered = 0;
+    const consuming = (async () => {
+      for await (const _ of watcher) delivered++;
+    })();
+    await watcher.sync(); // the consumer waits, the reader thread is up
+    BURSTS[burst].make(dir);
+    const t0 = nowNs();
+    await watcher.sync(); // settle: the whole burst is one window, flushed here
+    const ms = (nowNs() - t0) / 1e6;
+    await watcher.close();
+    await consuming;
+    if (watcher.stats().overflows > 0) throw new Error("the burst overflowed the kernel queue");
+    return { ms, delivered };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+const e2e: Record<string, string | number>[] = [];
+for (const burst of Object.keys(BURSTS)) {
+  const times = new Map<number, number[]>([[0, []], [SETTLE_MS, []]]);
+  const delivered = new Map<number, number>();
+  await endToEnd(burst, SETTLE_MS); // warm-up
+  for (let run = 0; run < RUNS; run++) {
+    for (const settle of run % 2 ? [SETTLE_MS, 0] : [0, SETTLE_MS]) { // alternated: drift hits both
+      const r = await endToEnd(burst, settle);
+      times.get(settle)!.push(r.ms);
+      delivered.set(settle, r.delivered);
+    }
+  }
+  for (const settle of [0, SETTLE_MS]) {
+    const ms = median(times.get(settle)!);
+    e2e.push({
+      subject: `${burst}, ${settle ? `settle ${settle}` : "settle off"}`,
+      "raw events": BURSTS[burst].events,
+      delivered: delivered.get(settle)!,
+      "ms (median)": ms,
+      "raw events/s": BURSTS[burst].events / ms * 1000,
+    });
+  }
+}
+
 if (!JSON_OUT) console.log("\n## events/s\n");
-report("settle", table, JSON_OUT ? { mitata: JSON.parse(mitataJson), held } : {});
+report("settle", table, JSON_OUT ? { mitata: JSON.parse(mitataJson), held, e2e } : {});
 if (!JSON_OUT) {
   console.log("## heap held (forced GC before and after, fresh process)\n");
   report("settle held", held);
+  console.log(
+    `## end to end: a burst of ${FILES} made on this thread, then ms until sync() resolves (median of ${RUNS})\n`,
+  );
+  report("settle e2e", e2e);
+  note(
+    "raw events: as made (Bun's writeFileSync adds an ftruncate: a second MODIFY, unless the kernel merged it unread)",
+  );
 }

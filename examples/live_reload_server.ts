@@ -2,11 +2,12 @@
  * A development server with live reload: serves a folder over HTTP and, when something in it
  * changes, tells every open page to reload, over Server-Sent Events. HTML pages get a small script
  * that listens for that; a burst of changes (an editor's save, a build writing many files) is one
- * reload, sent once the folder has been quiet for `--debounce` milliseconds.
+ * reload: the watcher's `settle` holds events until the folder has been quiet for `--settle`
+ * milliseconds (at most 10 times that), then hands them over folded, all at once.
  *
  * ```sh
  * deno run --allow-ffi --allow-read --allow-net --allow-env=PORT examples/live_reload_server.ts [DIR]
- * bun examples/live_reload_server.ts [DIR] [--port 8000] [--host 127.0.0.1] [--debounce 100] [--timeout S]
+ * bun examples/live_reload_server.ts [DIR] [--port 8000] [--host 127.0.0.1] [--settle 100] [--timeout S]
  * ```
  *
  * The first line on stdout is the URL to open. `--port 0` (or `PORT=0`) takes any free port.
@@ -27,12 +28,12 @@ const { values, positionals } = parseArgs({
   options: {
     port: { type: "string", default: process.env.PORT ?? "8000" },
     host: { type: "string", default: "127.0.0.1" },
-    debounce: { type: "string", default: "100" },
+    settle: { type: "string", default: "100" },
     timeout: { type: "string" },
   },
 });
 const root = resolve(positionals[0] ?? ".");
-const debounceMs = Number(values.debounce);
+const settleMs = Number(values.settle);
 
 // ---- the page side: injected before </body> of every HTML page served ----
 const EVENTS_PATH = "/__live_reload";
@@ -142,6 +143,7 @@ function serve(port: number, hostname: string): Server {
 
 // ---- watch the folder; a burst of changes is one reload ----
 const watcher = watch(root, {
+  settle: settleMs, // an editor's save by rename is one modify of the page, nothing about its temporary file
   // Serving a file opens and reads it: the default kinds leave out open/access/close_nowrite, so
   // that does not count as a change. Dotfiles (.git, editor swap files) do not count either.
   exclude: (path) => /(^|[/])\.|~$/.test(relative(root, path)),
@@ -151,8 +153,9 @@ const server = serve(Number(values.port), values.host);
 console.log(`http://${values.host}:${server.port}/`);
 
 const changed = new Set<string>();
-let quiet: ReturnType<typeof setTimeout> | undefined;
+let pending: ReturnType<typeof setTimeout> | undefined;
 function reload(): void {
+  pending = undefined;
   const paths = [...changed];
   changed.clear();
   send(`event: reload\ndata: ${JSON.stringify(paths)}\n\n`);
@@ -168,12 +171,12 @@ try {
   for await (const ev of watcher) {
     if (ev.kind === "error") console.error(`cannot watch ${ev.path}: ${ev.error?.message}`);
     changed.add(relative(root, ev.path) || "."); // "overflow": the root; a rescan reports the rest
-    clearTimeout(quiet);
-    quiet = setTimeout(reload, debounceMs);
+    // A settled burst is handed over in one turn of the event loop: reload once it has all come.
+    pending ??= setTimeout(reload, 0);
   }
 } finally {
   clearTimeout(timer);
-  clearTimeout(quiet);
+  clearTimeout(pending);
   clearInterval(keepAlive);
   process.off("SIGINT", stop);
   process.off("SIGTERM", stop);

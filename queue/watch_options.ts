@@ -73,6 +73,13 @@ export interface WatchOptions extends InotifyOptions {
   signal?: AbortSignal;
   /** On kernel queue overflow: `"rescan"` (default) repairs the tree, `"report"` only reports. */
   onOverflow?: "rescan" | "report";
+  /**
+   * Milliseconds of quiet before held events are folded (each path's events into the fewest that
+   * mean the same) and yielded; never held longer than `10 * settle`. Default 0: nothing is held.
+   * The kinds in `events` are picked from the folded events: an editor's atomic save is a `modify`
+   * of the file saved, also for a watcher that asked for `modify` only.
+   */
+  settle?: number;
 }
 
 /** The checked arguments of `watch()`. */
@@ -89,6 +96,8 @@ export interface WatchConfig {
   /** `onOverflow: "rescan"`. */
   readonly rescan: boolean;
   readonly signal?: AbortSignal;
+  /** `settle` in ms; 0 when off. */
+  readonly settle: number;
   /** For the inotify instance (checked by it, also before any system call). */
   readonly inotify: InotifyOptions;
 }
@@ -110,7 +119,8 @@ export const KIND_BITS: readonly (readonly [number, WatchEventKind])[] = [
  * Checks the arguments of `watch()`.
  *
  * @throws {TypeError} On a bad path or an option of the wrong type.
- * @throws {RangeError} On an unknown event kind or `onOverflow` value.
+ * @throws {RangeError} On an unknown event kind or `onOverflow` value, or a `settle` that is not a
+ *   finite number of milliseconds >= 0.
  * @throws {Error} An `AbortError` if `signal` is already aborted.
  */
 export function watchConfig(paths: unknown, options: WatchOptions | undefined = {}): WatchConfig {
@@ -139,6 +149,13 @@ export function watchConfig(paths: unknown, options: WatchOptions | undefined = 
   if (onOverflow !== "rescan" && onOverflow !== "report") {
     throw new RangeError(`Cannot watch: onOverflow must be "rescan" or "report", got ${JSON.stringify(onOverflow)}`);
   }
+  const settle = options.settle ?? 0;
+  if (typeof settle !== "number") {
+    throw new TypeError(`Cannot watch: settle must be a number of milliseconds, got ${describe(settle)}`);
+  }
+  if (!(settle >= 0 && Number.isFinite(settle))) {
+    throw new RangeError(`Cannot watch: settle must be a finite number of milliseconds >= 0, got ${settle}`);
+  }
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot watch: signal must be an AbortSignal, got ${describe(signal)}`);
@@ -156,6 +173,7 @@ export function watchConfig(paths: unknown, options: WatchOptions | undefined = 
     exclude,
     rescan: onOverflow === "rescan",
     signal,
+    settle,
     inotify: { bufferSize: options.bufferSize, ringSize: options.ringSize },
   };
 }

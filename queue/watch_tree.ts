@@ -54,6 +54,12 @@ export interface TreeRecord {
 }
 
 /**
+ * Where the tree's events go, in order. `replaced` comes with a `rename` only: whether it replaced
+ * an entry the tree knew at its new path (the settle stage folds with it).
+ */
+export type TreeSink = (ev: WatchEvent, replaced?: boolean) => void;
+
+/**
  * How a directory is scanned (placed under its watch, then listed):
  * - `setup`: before `ready`. Nothing is reported; a root that cannot be listed and the watch
  *   limit throw, so `ready` rejects.
@@ -122,7 +128,7 @@ export class WatchTree {
   readonly #port: TreePort;
   readonly #options: TreeOptions;
   readonly #counting: DirCounting;
-  readonly #sink: (ev: WatchEvent) => void;
+  readonly #sink: TreeSink;
   readonly #byWd = new Map<number, Node>();
   readonly #roots: Node[] = [];
   readonly #rootPaths: string[] = [];
@@ -140,7 +146,7 @@ export class WatchTree {
    * @param options What to watch.
    * @param sink Receives every event, in order (the kinds the consumer did not ask for too).
    */
-  constructor(port: TreePort, options: TreeOptions, sink: (ev: WatchEvent) => void) {
+  constructor(port: TreePort, options: TreeOptions, sink: TreeSink) {
     this.#port = port;
     this.#options = options;
     this.#sink = sink;
@@ -466,13 +472,14 @@ export class WatchTree {
       this.#drop(node, true);
       return;
     }
-    const replaced = toDir.children.get(toName);
-    if (replaced && replaced !== node) this.#drop(replaced, true);
+    const there = toDir.children.get(toName);
+    const replaced = there !== undefined && there !== node;
+    if (replaced) this.#drop(there, true);
     fromDir!.children!.delete(half.name);
     node.name = toName;
     node.parent = toDir;
     toDir.children.set(toName, node);
-    this.#emit("rename", path, isDir(node), oldPath);
+    this.#sink({ kind: "rename", path, oldPath, isDirectory: isDir(node) }, replaced);
     if (node.children && this.#options.recursive) {
       if (node.wd < 0) this.#unscanned.add(node); // e.g. known only from a change record
       this.#scanMoved(node);

@@ -3,7 +3,8 @@
  * to a {@linkcode WatchTree} and hands the tree's events to the consumer.
  *
  * It owns what involves time and the event loop: the setup in slices, the loop over batches, the
- * rename timer, overflow repair (a mark, then a rescan), {@linkcode Watcher.sync}, abort and close.
+ * rename timer, the settle stage (a {@linkcode Settler} fed with the time, and its timer), overflow
+ * repair (a mark, then a rescan), {@linkcode Watcher.sync}, abort and close.
  * The reader thread drains the kernel queue into the instance's ring all the time, but records
  * become events only while the consumer asks for them: a consumer that stops lets the ring fill,
  * then the kernel queue, and that overflow is repaired by a rescan.
@@ -17,10 +18,11 @@ import { Inotify, type InotifyBatch } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { QueueMarker } from "./queue_marker.ts";
 import { RENAME_WAIT_MS } from "./rename_pairing.ts";
+import { Settler } from "./settle.ts";
 import type { Host } from "./source.ts";
 import { userWatchLimit } from "./watch_limit.ts";
 import { watchConfig, type WatchEvent, type WatchEventKind, type WatchOptions } from "./watch_options.ts";
-import { type TreePort, type TreeRecord, WatchTree } from "./watch_tree.ts";
+import { type TreePort, type TreeRecord, type TreeSink, WatchTree } from "./watch_tree.ts";
 
 /** Counters of a watcher, from {@linkcode Watcher.stats}. */
 export interface WatchStats {
@@ -34,6 +36,8 @@ export interface WatchStats {
   rescans: number;
   /** Milliseconds the last rescan took (0 before the first). */
   lastRescanMs: number;
+  /** Events held by `settle` now, as they came (0 without `settle`). */
+  held: number;
 }
 
 /** Where a `sync()` resolves: a place in the output, after the events read before its mark. */
@@ -42,6 +46,7 @@ class SyncPoint {
 }
 
 const SETUP_SLICE = 1000; // directories set up between yields to the event loop
+const MAX_TIMER_MS = 0x7fffffff; // setTimeout fires at once for longer delays
 
 /**
  * A running `watch()`: iterate it for {@linkcode WatchEvent}s. mod.ts binds the runtime's host.
@@ -54,6 +59,14 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   readonly #marker: QueueMarker;
   readonly #wanted: ReadonlySet<WatchEventKind>;
   readonly #rescan: boolean;
+  /** The settle stage; undefined without `settle` (then nothing on the way from tree to output). */
+  readonly #settler: Settler | undefined;
+  /** Where every event goes on its way to the consumer: #fromTree, or #settle with `settle`. */
+  readonly #sink: TreeSink;
+  /** What the settler let out, before the kinds are picked from it. */
+  #settled: WatchEvent[] = [];
+  /** The time the tree's events are handed to the settler with: when their batch was read. */
+  #now = 0;
   readonly #signal?: AbortSignal;
   readonly #onAbort = () => void this.close();
   #out: (WatchEvent | SyncPoint)[] = [];
@@ -69,7 +82,7 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   #batches?: AsyncGenerator<InotifyBatch, void, undefined>;
   #nextBatch?: Promise<IteratorResult<InotifyBatch, void>>;
   #chain: Promise<unknown> = Promise.resolve();
-  #stats: WatchStats = { watches: 0, events: 0, overflows: 0, rescans: 0, lastRescanMs: 0 };
+  #stats: WatchStats = { watches: 0, events: 0, overflows: 0, rescans: 0, lastRescanMs: 0, held: 0 };
 
   /**
    * Checks the arguments, opens the inotify instance and starts placing the watches.
@@ -93,7 +106,10 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
       stat: (path) => fs.stat(path),
       watchLimit: userWatchLimit,
     };
-    this.#tree = new WatchTree(port, config, (ev) => this.#fromTree(ev));
+    // Without settle the sink is the plain one: no settle work on the hot path.
+    this.#settler = config.settle > 0 ? new Settler(config.settle) : undefined;
+    this.#sink = this.#settler ? (ev, replaced) => this.#settle(ev, replaced) : (ev) => this.#fromTree(ev);
+    this.#tree = new WatchTree(port, config, this.#sink);
     this.#marker = new QueueMarker(host.sys, ino);
     if (config.signal) {
       this.#signal = config.signal;
@@ -103,9 +119,9 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.ready.catch(() => {}); // reported by the iteration too: never an unhandled rejection
   }
 
-  /** Counters: watches held, events delivered, overflows, rescans. */
+  /** Counters: watches held, events delivered, overflows, rescans, events held by `settle`. */
   stats(): WatchStats {
-    return { ...this.#stats, watches: this.#tree.watches };
+    return { ...this.#stats, watches: this.#tree.watches, held: this.#settler?.held ?? 0 };
   }
 
   /** True once closed (by {@linkcode close}, the signal, or leaving a `for await` loop). */
@@ -116,8 +132,10 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   /**
    * Resolves once every event of the changes that completed before this call has been yielded to
    * the consumer, and the consumer has asked for the next one (so a `for await` body has handled
-   * them). Writes nothing and opens nothing in the watched trees: it marks the point in the kernel
-   * queue with an event of its own (see {@linkcode QueueMarker}), never shown to the consumer.
+   * them). With `settle`, the events held when the mark is read are folded and yielded first (the
+   * window ends there). Writes nothing and opens nothing in the watched trees: it marks the point in
+   * the kernel queue with an event of its own (see {@linkcode QueueMarker}), never shown to the
+   * consumer.
    *
    * Records become events only while a consumer iterates: without one, this stays pending until
    * iteration starts (or the watcher closes).
@@ -184,12 +202,15 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
 
   /**
    * Closes the inotify instance (its watches go with it); a pending iteration ends, pending
-   * {@linkcode sync} calls reject. Idempotent.
+   * {@linkcode sync} calls reject. With `settle`, the held events are folded and still yielded to
+   * a consumer that iterates on, before the end (as the events read already are: close drops only
+   * what the kernel still held). Idempotent.
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
     this.#closed = true;
     this.#signal?.removeEventListener("abort", this.#onAbort);
+    if (this.#settler !== undefined) this.#flushSettled();
     this.#tree.clear();
     this.#failSyncs(
       this.#signal?.aborted ? abortError(this.#signal) : new Error("Cannot sync: the watcher was closed first"),
@@ -213,7 +234,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     try {
       this.#tree.addRoots(roots);
       // Issue #13 hooks in here: statfs(2) of each root; a tree on a filesystem that gives no
-      // events gets a "warning" event, or (poll) a poller whose events enter #fromTree.
+      // events gets a "warning" event, or (poll) a poller whose events enter #sink
+      // (so that settle folds them too).
       while (!this.#closed && this.#tree.setUp(SETUP_SLICE)) await new Promise((done) => setImmediate(done));
     } catch (err) {
       this.#failure = { error: err };
@@ -250,21 +272,37 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
       }
       this.#batches ??= this.#ino.batches();
       const pending = this.#nextBatch ??= this.#batches.next();
+      // Timers run only while a consumer waits here: the rename timer while a MOVED_FROM waits for
+      // its partner, the settle timer while events are held (until they are due).
+      const moves = this.#tree.holdsMoves;
+      let wait = moves ? RENAME_WAIT_MS : Infinity;
+      if (this.#settler !== undefined && this.#settler.held > 0) {
+        const left = this.#settler.due - performance.now();
+        if (left <= 0) {
+          this.#flushSettled();
+          continue;
+        }
+        wait = Math.min(wait, Math.ceil(left), MAX_TIMER_MS);
+      }
       let result: IteratorResult<InotifyBatch, void> | undefined;
       try {
-        result = this.#tree.holdsMoves ? await raceTimeout(pending, RENAME_WAIT_MS) : await pending;
+        result = wait === Infinity ? await pending : await raceTimeout(pending, wait);
       } catch (err) {
         this.#nextBatch = undefined;
         if (!this.#closed) this.#failure = { error: err }, await this.close();
         continue;
       }
-      if (result === undefined) { // the partner of a held MOVED_FROM did not come: moved out
-        this.#tree.flushMoves();
-        this.#releaseHeldSyncs(true);
+      if (result === undefined) { // a timer ran out (the settle timer: the loop flushes what is due)
+        if (moves && wait === RENAME_WAIT_MS) { // the partner of a held MOVED_FROM did not come: moved out
+          this.#now = performance.now();
+          this.#tree.flushMoves();
+          this.#releaseHeldSyncs(true);
+        }
         continue;
       }
       this.#nextBatch = undefined;
       if (result.done) continue;
+      if (this.#settler !== undefined) this.#now = performance.now();
       for (const record of result.value) this.#record(record);
       this.#tree.endBatch();
       this.#releaseHeldSyncs(false);
@@ -291,17 +329,35 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     return undefined;
   }
 
-  /**
-   * Every event of the tree passes here on its way to the consumer. The settle stage of issue #12
-   * (queue/settle.ts, a pure Settler) sits here: events go into it with the time, and what it folds
-   * goes on to #out; its timer flushes it, and #deliverSync flushes it before a sync point.
-   */
+  /** Every event of the tree passes here on its way to the consumer, without `settle`. */
   #fromTree(ev: WatchEvent): void {
     if (this.#wanted.has(ev.kind)) this.#out.push(ev);
   }
 
-  /** A sync point goes into the output after every event before it (settle: flush it first). */
+  /**
+   * With `settle`, the tree's events go into the settler with the time their batch was read; what
+   * it lets out (what was due, or everything held before an overflow or error) goes on. The kinds
+   * are picked after folding: the settler folds the whole story (a save by rename is a `modify`).
+   */
+  #settle(ev: WatchEvent, replaced: boolean | undefined): void {
+    this.#settler!.add(ev, this.#now, this.#settled, replaced);
+    if (this.#settled.length > 0) this.#passSettled();
+  }
+
+  /** Folds and passes on everything held: when due, and for a sync point, an overflow, close. */
+  #flushSettled(): void {
+    this.#settler!.flush(this.#settled);
+    if (this.#settled.length > 0) this.#passSettled();
+  }
+
+  #passSettled(): void {
+    for (const ev of this.#settled) if (this.#wanted.has(ev.kind)) this.#out.push(ev);
+    this.#settled.length = 0;
+  }
+
+  /** A sync point goes into the output after every event before it (settle: held ones flushed first). */
   #deliverSync(point: SyncPoint): void {
+    if (this.#settler !== undefined) this.#flushSettled();
     this.#out.push(point);
   }
 

@@ -87,6 +87,34 @@ describe("cli.ts watch", () => {
     }
   });
 
+  it("--settle MS folds an editor's atomic save into one modify, in the same JSON lines", async () => {
+    const dir = tempDir();
+    try {
+      writeFileSync(`${dir}/f`, "old");
+      // 500 ms of quiet: the test's two calls below are one window even on a busy machine.
+      const { lines, code, stderr } = await session(["watch", "--settle", "500", "--json", dir], () => {
+        writeFileSync(`${dir}/.f.tmp`, "new");
+        renameSync(`${dir}/.f.tmp`, `${dir}/f`);
+      }, (lines) => lines.length > 0);
+      const events = lines.map((l) => JSON.parse(l));
+      assert.deepEqual(events.map(({ time: _, ...rest }) => rest), [{
+        kind: "modify",
+        path: `${dir}/f`,
+        isDirectory: false,
+      }]);
+      assert.deepEqual(Object.keys(events[0]), ["time", "kind", "path", "isDirectory"]);
+      assert.equal(code, 0, stderr);
+    } finally {
+      removeDir(dir);
+    }
+  });
+
+  it("--settle needs a number of milliseconds: one line on stderr and exit 1", () => {
+    const r = run(["watch", "--settle", "soon", "/"]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'notiq: --settle needs a number of milliseconds, 0 or more, got "soon"\n');
+  });
+
   it("--timeout exits 2 when nothing happens, with nothing on stdout", () => {
     const dir = tempDir();
     try {
@@ -164,6 +192,7 @@ describe("cli.ts watch", () => {
         "--timeout",
         "--quiet",
         "--follow-symlinks",
+        "--settle",
         "--help",
       ]
     ) {

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { Settler } from "../../queue/settle.ts";
 import type { WatchEvent, WatchEventKind } from "../../queue/watch_options.ts";
+import { format, onceEach } from "../fixtures/settled.ts";
 
 // ---- the state that events describe, and how a consumer applies them ----
 
@@ -120,11 +121,6 @@ function dump(t: Tree): string[] {
 }
 
 // ---- events as text: "create /w/d/" (a trailing / marks a directory), "rename /w/a -> /w/b" ----
-
-function format(ev: WatchEvent): string {
-  const slash = ev.isDirectory ? "/" : "";
-  return ev.kind === "rename" ? `rename ${ev.oldPath}${slash} -> ${ev.path}${slash}` : `${ev.kind} ${ev.path}${slash}`;
-}
 
 function parse(text: string): WatchEvent {
   const [kind, a, arrow, b] = text.split(" ");
@@ -744,41 +740,6 @@ function check(
   s.flush(out);
   if (window.length > 0) took(out, "final flush");
   return { flushes, fallbacks: s.fallbacks, raw: raws.length, settled };
-}
-
-/**
- * No path is reported twice for one change: between two creates, deletes or renames of a path (or
- * of a directory above it), at most one write-kind event (modify, attrib, close_write), none after
- * its create, and at most one of each read; and never the same event twice in a row for a path
- * (but for a flush that fell back to the raw creates, deletes and renames).
- */
-function onceEach(out: WatchEvent[], fellBack: boolean): void {
-  const WRITES = new Set(["modify", "attrib", "close_write"]);
-  const STRUCTURE = new Set(["create", "delete", "rename"]);
-  const since = new Map<string, Set<string>>(); // path -> kinds said about it since its last structural change
-  const last = new Map<string, string>(); // path -> the last event about it
-  for (const ev of out) {
-    const text = format(ev);
-    for (const p of [ev.path, ev.oldPath]) {
-      // A fallback reports the raw creates, deletes and renames, which may repeat (two saves of a file).
-      if (p !== undefined && !(fellBack && STRUCTURE.has(ev.kind))) {
-        assert.notEqual(last.get(p), text, `${text} twice in a row`);
-      }
-    }
-    if (STRUCTURE.has(ev.kind)) {
-      const under = (key: string) => inside(key, ev.path) || (ev.oldPath !== undefined && inside(key, ev.oldPath));
-      for (const key of [...since.keys()]) if (under(key)) since.delete(key);
-      for (const key of [...last.keys()]) if (under(key)) last.delete(key);
-    }
-    const said = since.get(ev.path) ?? new Set();
-    since.set(ev.path, said);
-    const kind = WRITES.has(ev.kind) ? "write" : ev.kind;
-    if (kind === "write") assert.ok(!said.has("create"), `${text} after its create`);
-    if (!STRUCTURE.has(ev.kind)) assert.ok(!said.has(kind), `${text}: a ${kind} reported twice for one change`);
-    said.add(kind);
-    last.set(ev.path, text);
-    if (ev.oldPath !== undefined) last.set(ev.oldPath, text);
-  }
 }
 
 describe("Settler on random churn", () => {
