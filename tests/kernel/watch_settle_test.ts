@@ -12,7 +12,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import { watch, type Watcher, type WatchEvent, type WatchEventKind } from "../../mod.ts";
 import { NEEDS_ROOT } from "../helpers.ts";
-import { churnScript } from "../fixtures/churn.ts";
+import { churnScript } from "../fixtures/churn_script.ts";
 import { onceEach } from "../fixtures/settled.ts";
 import {
   apply,
