@@ -31,7 +31,10 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # Installed here, not by CI, so that a fresh machine needs nothing but this script.
-PKGS=(qemu-system-x86 busybox-static linux-source-6.1 build-essential flex bison bc libelf-dev
+# The kernel: Debian's linux-source-$KVER (bookworm-security carries 6.12; 6.12 is needed for io_uring's
+# IORING_OP_READ_MULTISHOT (>= 6.7) and incremental provided-buffer rings (IOU_PBUF_RING_INC, >= 6.12)).
+KVER=6.12
+PKGS=(qemu-system-x86 busybox-static "linux-source-$KVER" build-essential flex bison bc libelf-dev
   libssl-dev cpio xz-utils)
 t=$(now)
 missing=()
@@ -53,8 +56,8 @@ T_APT=$(since "$t")
 # --- 2. Kernel ----------------------------------------------------------------------------------
 # Cached as .build/bzImage; rebuilt when the fragment or the Debian kernel source version changes.
 t=$(now)
-SRC_VER="$(dpkg-query -W -f='${Version}' linux-source-6.1)"
-KEY="$(sha256sum <"$VM/kernel.config" | cut -d' ' -f1) linux-source-6.1=$SRC_VER"
+SRC_VER="$(dpkg-query -W -f='${Version}' "linux-source-$KVER")"
+KEY="$(sha256sum <"$VM/kernel.config" | cut -d' ' -f1) linux-source-$KVER=$SRC_VER"
 # One build at a time: concurrent runs wait here for the build, then reuse it.
 mkdir -p "$BUILD"
 exec 9>"$BUILD/lock"
@@ -63,13 +66,14 @@ if [[ -f "$BUILD/bzImage" && "$(cat "$BUILD/bzImage.key" 2>/dev/null)" == "$KEY"
   KERNEL_STATE=cached
 else
   KERNEL_STATE=built
-  KSRC="$BUILD/linux-source-6.1"
+  KSRC="$BUILD/linux-source-$KVER"
   # Keep the source tree between builds (incremental rebuilds) unless the package version moved.
-  if [[ "$(cat "$BUILD/src.version" 2>/dev/null)" != "$SRC_VER" ]]; then
-    log "extracting /usr/src/linux-source-6.1.tar.xz"
-    rm -rf "$KSRC" "$BUILD/src.version"
-    tar -xf /usr/src/linux-source-6.1.tar.xz -C "$BUILD"
-    echo "$SRC_VER" >"$BUILD/src.version"
+  # src.version holds "linux-source-<KVER>=<version>": a switch of KVER or of the package version re-extracts.
+  if [[ "$(cat "$BUILD/src.version" 2>/dev/null)" != "linux-source-$KVER=$SRC_VER" ]]; then
+    log "extracting /usr/src/linux-source-$KVER.tar.xz"
+    rm -rf "$BUILD"/linux-source-* "$BUILD/src.version"
+    tar -xf "/usr/src/linux-source-$KVER.tar.xz" -C "$BUILD"
+    echo "linux-source-$KVER=$SRC_VER" >"$BUILD/src.version"
     log "extracted in $(since "$t")s"
   fi
   log "building the kernel ($SRC_VER, make -j$JOBS); log in $BUILD/build.log"
