@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import type { Browser, BrowserContext } from "playwright-core";
-import { Example, here, within } from "../examples/child.ts";
+import { Example, within } from "../examples/child.ts";
+import { here } from "../fixtures/runtime.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -45,7 +46,7 @@ describe("examples/live_reload_server.ts in Chromium", () => {
     await browser?.close();
   });
 
-  for (const runtime of ["deno", "bun"] as const) {
+  for (const runtime of ["deno", "bun", "node"] as const) {
     it(`reloads an open page once per burst of changes (server on ${runtime}, browser driven from ${here})`, {
       skip,
       timeout: 60_000,

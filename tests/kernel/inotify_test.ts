@@ -21,6 +21,7 @@ import { setImmediate } from "node:timers";
 import { pathToFileURL } from "node:url";
 import { describeMask, IN, Inotify, type InotifyEvent, SyscallError } from "../../mod.ts";
 import { assertFdCount, canSetSysctl, collect, deadline, fdCount, removeDir, tempDir, withSysctl } from "./helpers.ts";
+import { evalModule } from "../fixtures/runtime.ts";
 
 const noRoot = canSetSysctl() ? false : "needs root to change fs.inotify sysctls";
 const has = (bit: number) => (events: InotifyEvent[]) => events.some((e) => e.mask & bit);
@@ -425,8 +426,8 @@ describe("Inotify reading", () => {
         if (!(await pending).done) throw new Error("not done");
       }
       console.log("closed");`;
-    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
-    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8" });
+    const [command, ...args] = evalModule(script);
+    const child = spawnSync(command!, args, { timeout: 20_000, encoding: "utf8" });
     assert.equal(child.stdout.trim(), "closed", `status ${child.status} ${child.signal ?? ""}: ${child.stderr}`);
   });
 
@@ -451,8 +452,8 @@ describe("Inotify reading", () => {
       ino.close();
       rmSync(dir, { recursive: true });
       console.log(JSON.stringify({ queued, later, started: [afterQueued - before, afterWait - before > 0] }));`;
-    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
-    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8" });
+    const [command, ...args] = evalModule(script);
+    const child = spawnSync(command!, args, { timeout: 20_000, encoding: "utf8" });
     assert.equal(child.status, 0, child.stderr);
     assert.deepEqual(JSON.parse(child.stdout), { queued: "queued", later: "later", started: [0, true] });
   });

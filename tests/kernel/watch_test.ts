@@ -2,9 +2,9 @@ import { before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { appendFileSync, mkdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
-import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
+import { runFile } from "../fixtures/runtime.ts";
 import {
   apply,
   assertFdCount,
@@ -396,7 +396,7 @@ describe("watch() lifetime", () => {
     try {
       for (let i = 0; i < 30; i++) mkdirSync(`${dir}/d${i}`);
       const script = fileURLToPath(new URL("../fixtures/watch_limit.ts", import.meta.url));
-      const runtime = "Deno" in globalThis ? [process.execPath, "run", "-A", script] : [process.execPath, script];
+      const runtime = runFile(script);
       const run = spawnSync("unshare", [
         "-U",
         "-r",
