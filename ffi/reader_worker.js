@@ -5,6 +5,7 @@
 import { receiveMessageOnPort, workerData } from "node:worker_threads";
 
 const here = (path) => new URL(path, import.meta.url).href;
+await import(here("../strip_types.js")); // Node under node_modules: hooks registered on the main thread stay there
 const { loadSys } = await import(here("./load.ts"));
 const { runReaders } = await import(here("../queue/reader.ts"));
 const { init, port } = workerData;
