@@ -7,7 +7,8 @@
  *   bash tests/vm/run.sh -- sh -c 'deno test -A --no-check tests/vm/smoke.vm.ts && bun test ./tests/vm/smoke.vm.ts'
  *
  * libc is bound here directly (not through ffi/) so that this checks the kernel, not our bindings.
- * Uses node:test so that one file runs under both `deno test` and `bun test`.
+ * Uses node:test so that one file runs under `deno test`, `bun test` and `node --test` (Node >= 26.1,
+ * node:ffi).
  *
  * @module
  */
@@ -40,6 +41,23 @@ async function openLibc(): Promise<Libc> {
       ioctl: (fd, request, arg) => s.ioctl(fd, BigInt(request), BigInt(arg)),
       close: (fd) => s.close(fd),
       errno: () => new Deno.UnsafePointerView(s.__errno_location()!).getInt32(),
+    };
+  }
+  if (!("Bun" in globalThis)) { // Node: node:ffi
+    const spec = "node:ffi";
+    // deno-lint-ignore no-explicit-any
+    const { dlopen, getInt32 } = (await import(spec)) as any;
+    const s = dlopen("libc.so.6", {
+      pipe2: { arguments: ["pointer", "i32"], return: "i32" },
+      ioctl: { arguments: ["i32", "u64", "u64"], return: "i32" },
+      close: { arguments: ["i32"], return: "i32" },
+      __errno_location: { arguments: [], return: "pointer" },
+    }).functions;
+    return {
+      pipe2: (fds, flags) => s.pipe2(fds, flags),
+      ioctl: (fd, request, arg) => s.ioctl(fd, request, arg),
+      close: (fd) => s.close(fd),
+      errno: () => getInt32(s.__errno_location()),
     };
   }
   // A static `import "bun:ffi"` breaks Deno, which resolves it while loading the module.
