@@ -18,24 +18,33 @@ const workerUrl = entry.protocol === "file:"
   ? entry
   : new URL(`data:text/javascript,import ${JSON.stringify(entry.href)};`);
 
-// Node stops and joins every worker thread when the process exits (Deno and Bun do not): a thread
-// parked in poll() inside an FFI call would hold the exit forever. node:fs takes a raw fd in Node.
+// Node stops and joins every worker thread when the process exits (Deno and Bun do not). A thread
+// parked in poll() inside an FFI call would hold the exit forever, and one stopped inside a koffi
+// call can abort the process ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw", 2 in
+// 300 runs of tests/measure/koffi_worker.ts). So at exit the thread is asked to stop, woken, and
+// leaves between two calls (ffi/reader_worker.js) before Node stops it.
 const JOINS_AT_EXIT = !("Deno" in globalThis) && !("Bun" in globalThis);
 const WAKE = new Uint8Array(new BigUint64Array([1n]).buffer);
+/** Int32 words shared with the thread: [STOP] set here, [ACTIVE, STOPPED] set there. */
+const STOP = 0, ACTIVE = 1, STOPPED = 2;
 
 /** Spawns the thread; `onError` receives what it throws. Returns how to post it a job. */
 export const spawnReaderThread: SpawnReaderThread = (init: ReaderInit, onError: (err: Error) => void) => {
   // The thread takes jobs from its end of a channel with receiveMessageOnPort (Deno's parentPort
   // is not a MessagePort to that function).
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(workerUrl, { workerData: { init, port: port2 }, transferList: [port2] });
+  const stop = JOINS_AT_EXIT ? new Int32Array(new SharedArrayBuffer(12)) : undefined;
+  const workerData = { init, port: port2, stop: stop?.buffer };
+  const worker = new Worker(workerUrl, { workerData, transferList: [port2] });
   worker.unref();
   port1.unref();
   worker.on("error", onError);
-  if (JOINS_AT_EXIT) {
+  if (stop) {
     process.once("exit", () => {
-      worker.terminate(); // asks the thread to stop at its next JavaScript instruction...
-      writeSync(init.wakeFd, WAKE); // ...which it reaches once poll() returns
+      Atomics.store(stop, STOP, 1);
+      writeSync(init.wakeFd, WAKE); // node:fs takes a raw fd in Node
+      // Until it has left (bounded: a thread still loading makes no call and is not waited for).
+      if (Atomics.load(stop, ACTIVE)) Atomics.wait(stop, STOPPED, 0, 2000);
     });
   }
   return (job: ReaderJob) => port1.postMessage(job);

@@ -56,7 +56,7 @@ function run(source: string): string {
     encoding: "utf8",
     timeout: 60_000,
   });
-  if (child.signal) return `signal ${child.signal}`;
+  if (child.signal) return `signal ${child.signal}: ${child.stderr.trim().split("\n").slice(0, 4).join(" | ")}`;
   if (child.status !== 0) return `exit ${child.status}: ${child.stderr.trim().split("\n").slice(-3).join(" | ")}`;
   return `ok ${child.stdout.trim()}`;
 }
