@@ -1,4 +1,4 @@
-#!/usr/bin/env bun
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /**
  * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
  * `stats` counts them per path and kind (like `inotifywatch`), `keys` prints keyring notifications
@@ -8,7 +8,12 @@
  * ```sh
  * deno run --allow-ffi --allow-read cli.ts watch [options] PATH...
  * bun cli.ts watch [options] PATH...
+ * node --experimental-ffi cli.ts watch [options] PATH...   # or ./cli.ts; npm's `notiq` command
  * ```
+ *
+ * The shebang runs Node without `--experimental-ffi`, which Node 24 (koffi) refuses and Node 26.12
+ * no longer needs; the first Node 26 releases need it given on the command line. Node's
+ * ExperimentalWarning about node:ffi would be a line on stderr that is not ours: it is turned off.
  *
  * Only events go to stdout; messages go to stderr as one line. Exit status: 0 on Ctrl-C or when
  * done, 1 on an error (a missing path, the watch limit), 2 when `--timeout` passed without an event.
@@ -368,10 +373,15 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
   const ids = (args.length ? args : ["@s"]).map(keyArg);
   if (ids.length > 255) throw new UsageError("at most 255 keys can be watched at once");
   const json = values.json as boolean;
-  using queue = new WatchQueue({ size });
-  if (subtypes) queue.setFilter([{ type: WATCH_TYPE.KEY_NOTIFY, subtypes }]);
+  const queue = new WatchQueue({ size }); // closed by hand: Node 22 does not parse `using`
   const live = new Set<number>();
-  ids.forEach((id, i) => (queue.watchKey(id, i + 1), live.add(i + 1)));
+  try {
+    if (subtypes) queue.setFilter([{ type: WATCH_TYPE.KEY_NOTIFY, subtypes }]);
+    ids.forEach((id, i) => (queue.watchKey(id, i + 1), live.add(i + 1)));
+  } catch (err) {
+    queue.close();
+    throw err;
+  }
   const stop = () => queue.close();
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -421,6 +431,7 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
     clearTimeout(timer);
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    queue.close();
   }
   return timedOut ? EXIT_TIMEOUT : EXIT_OK;
 }
@@ -428,7 +439,7 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
 function help(name?: string): string {
   if (name === undefined || !COMMANDS[name]) {
     return [
-      "notiq: Linux inotify for Deno and Bun",
+      "notiq: Linux inotify for Deno, Bun and Node",
       "",
       "usage: cli.ts COMMAND [options] ARGS...",
       "",

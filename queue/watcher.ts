@@ -42,7 +42,12 @@ export interface WatchStats {
 
 /** Where a `sync()` resolves: a place in the output, after the events read before its mark. */
 class SyncPoint {
-  constructor(readonly resolve: () => void, readonly reject: (err: unknown) => void) {}
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+  constructor(resolve: () => void, reject: (err: unknown) => void) {
+    this.resolve = resolve;
+    this.reject = reject;
+  }
 }
 
 const SETUP_SLICE = 1000; // directories set up between yields to the event loop

@@ -18,6 +18,7 @@ import { fileURLToPath } from "node:url";
 import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
 import { churnScript } from "../fixtures/churn_script.ts";
 import { deadline } from "../helpers.ts";
+import { runFile } from "../fixtures/runtime.ts";
 import {
   apply,
   assertFdCount,
@@ -515,7 +516,7 @@ describe("watch() lifetime", () => {
     try {
       for (let i = 0; i < 30; i++) mkdirSync(`${dir}/d${i}`);
       const script = fileURLToPath(new URL("../fixtures/watch_limit.ts", import.meta.url));
-      const runtime = "Deno" in globalThis ? [process.execPath, "run", "-A", script] : [process.execPath, script];
+      const runtime = runFile(script);
       const run = spawnSync("unshare", [
         "-U",
         "-r",
