@@ -51,9 +51,6 @@ export interface InotifyEventView extends InotifyEvent {
 /** The records of about one kernel read, as views: copy what you keep (`view.toEvent()`). */
 export type InotifyBatch = RecordBatch<InotifyEventView>;
 
-// Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<RecordQueue<InotifyEventView, InotifyEvent>>((queue) => void queue.close());
-
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
  * objects) or `batches()` (zero-copy views). Reading starts with the first iteration; from then on
@@ -91,8 +88,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
       observe: (view) => {
         if (view.mask & IN.IGNORED) watches.delete(view.wd);
       },
-    });
-    leakNet.register(this, this.#queue, this);
+    }, this);
   }
 
   /** True once {@linkcode close} was called. */
@@ -179,10 +175,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
    * Idempotent.
    */
   close(): void {
-    if (this.#queue.closed) return;
-    leakNet.unregister(this);
-    const errno = this.#queue.close();
-    if (errno !== 0) throw new SyscallError(errno, "close");
+    this.#queue.close();
   }
 
   /** Same as {@linkcode close}. */
