@@ -5,7 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { cString, describe, integer, toPath } from "./args.ts";
+import { CPath, describe, integer, toPath } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
@@ -61,6 +61,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
   readonly #host: Host;
   readonly #queue: RecordQueue<InotifyEventView, InotifyEvent>;
   readonly #watches = new Map<number, WatchInfo>();
+  readonly #path = new CPath();
 
   /**
    * Opens an inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`).
@@ -112,7 +113,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
     const bits = checkMask(mask, target);
     this.#queue.assertOpen("add watch");
     const sys = this.#host.sys;
-    const wd = sys.inotifyAddWatch(this.#queue.fd, cString(target), bits);
+    const wd = sys.inotifyAddWatch(this.#queue.fd, this.#path.of(target), bits);
     if (wd === -1) throw new SyscallError(sys.errno(), "inotify_add_watch", target);
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
