@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { basename, matchesGlob } from "node:path";
+import { basename } from "node:path";
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
@@ -188,7 +188,31 @@ function kinds(values: Record<string, unknown>): WatchEventKind[] | undefined {
 function excluder(values: Record<string, unknown>): ((path: string) => boolean) | undefined {
   const globs = values.exclude as string[] | undefined;
   if (!globs?.length) return undefined;
-  return (path) => globs.some((g) => (g.includes("/") ? matchesGlob(path, g) : matchesGlob(basename(path), g)));
+  const patterns = globs.map((g) => ({ whole: g.includes("/"), regex: globToRegExp(g) }));
+  return (path) => patterns.some(({ whole, regex }) => regex.test(whole ? path : basename(path)));
+}
+
+/**
+ * A shell glob as a RegExp: `*` and `?` within a name, `**` across names, `[...]` a class.
+ * (node:path's matchesGlob reads an environment variable in Deno, so it needs --allow-env.)
+ */
+function globToRegExp(glob: string): RegExp {
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*" && glob[i + 1] === "*") {
+      out += glob[i + 2] === "/" ? "(?:.*/)?" : ".*";
+      i += glob[i + 2] === "/" ? 2 : 1;
+    } else if (c === "*") out += "[^/]*";
+    else if (c === "?") out += "[^/]";
+    else if (c === "[" && glob.indexOf("]", i + 2) !== -1) {
+      const end = glob.indexOf("]", i + 2);
+      const body = glob.slice(i + 1, end);
+      out += `[${body.startsWith("!") ? "^" + body.slice(1) : body}]`;
+      i = end;
+    } else out += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${out}$`);
 }
 
 function seconds(values: Record<string, unknown>): number | undefined {
