@@ -97,7 +97,11 @@ class Node {
   wd = -1;
   /** Roots: the absolute path watched. */
   root: string | undefined;
-  /** {@linkcode LINK}, {@linkcode RESTAT}, and the FILE_TYPE of the last stat << {@linkcode TYPE_SHIFT}. */
+  /**
+   * {@linkcode LINK}, {@linkcode RESTAT}, and the FILE_TYPE of the last stat << {@linkcode TYPE_SHIFT}.
+   * Directories are looked at only for a snapshot (a statx each then, none while watching): their
+   * own size and mtime mean nothing to a diff, and their device and inode are read when needed.
+   */
   flags = RESTAT;
   /** What the last stat saw; ino -1 when never looked at. mtime: seconds and nanoseconds. */
   dev = 0;
@@ -317,7 +321,6 @@ export class WatchTree {
       return;
     }
     if (this.#unscanned.size > 0) this.#unscanned.delete(node);
-    this.#look(node, path); // after the listing: a directory gone in between is not looked at
     const { recursive, followSymlinks } = this.#options;
     const diff = mode === "rescan" || mode === "poll";
     const children = node.children!;
@@ -722,9 +725,9 @@ export class WatchTree {
 
   /**
    * What the tree knows, as a snapshot holds it: the live roots, then the entries under them,
-   * parents first. Files that an event said changed (or never looked at) are looked at as their
-   * turn comes: no walk of the disk, a statx for each of those only. Entries gone by then are left
-   * out, with all they hold.
+   * parents first. Files that an event said changed (or never looked at), and directories, are
+   * looked at as their turn comes: no listing, a statx for each of those only. Entries gone by then
+   * are left out, with all they hold.
    *
    * @param leaveOut Entries not to record: called with a directory's path and an entry's name.
    */

@@ -237,8 +237,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
    * Writes what this watcher knows of its trees to `file` as a snapshot, without walking the disk:
    * {@linkcode changesSince} on it later gives what changed since. The tree holds every change whose
    * event has been read, handed to the consumer or not: after `await sync()` it holds every change
-   * completed before that call. Files that an event said changed are looked at again (a statx each),
-   * nothing else. The snapshot file and its temporary files are not recorded when they are inside a
+   * completed before that call. Files that an event said changed are looked at again, and each
+   * directory (a statx each; nothing is listed). The snapshot file and its temporary files are not recorded when they are inside a
    * tree. A closed watcher can still write what it knew. Replaced atomically, as by `writeSnapshot()`.
    *
    * Roots that are gone are not in the snapshot (nor walked by `changesSince`). Names that are not
