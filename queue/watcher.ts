@@ -13,20 +13,18 @@
  * @module
  */
 import { setImmediate } from "node:timers";
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { toPath } from "./args.ts";
-import { isTemporaryOf, writeFileAtomic } from "./atomic_file.ts";
 import { abortError } from "./errors.ts";
 import { filesystemsOfTrees, type TreeFilesystem } from "./filesystems.ts";
-import { FsCalls, join } from "./fs_calls.ts";
+import { FsCalls } from "./fs_calls.ts";
 import { Inotify, type InotifyBatch } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
 import { Poller } from "./poller.ts";
 import { QueueMarker } from "./queue_marker.ts";
 import { RENAME_WAIT_MS } from "./rename_pairing.ts";
 import { Settler } from "./settle.ts";
-import type { SnapshotInfo } from "./snapshot.ts";
-import { encodeSnapshot } from "./snapshot_format.ts";
+import { type SnapshotInfo, writeTreeSnapshot } from "./snapshot.ts";
 import type { Host } from "./source.ts";
 import { TreeFilesystems } from "./tree_filesystems.ts";
 import { userWatchLimit } from "./watch_limit.ts";
@@ -238,8 +236,9 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
    * {@linkcode changesSince} on it later gives what changed since. The tree holds every change whose
    * event has been read, handed to the consumer or not: after `await sync()` it holds every change
    * completed before that call. Files that an event said changed are looked at again, and each
-   * directory (a statx each; nothing is listed). The snapshot file and its temporary files are not recorded when they are inside a
-   * tree. A closed watcher can still write what it knew. Replaced atomically, as by `writeSnapshot()`.
+   * directory (a statx each; nothing is listed). The snapshot file and its temporary files are not
+   * recorded when they are inside a tree. A closed watcher can still write what it knew. Replaced
+   * atomically, as by `writeSnapshot()`.
    *
    * Roots that are gone are not in the snapshot (nor walked by `changesSince`). Names that are not
    * UTF-8 are recorded as the watcher names them (with U+FFFD), so `changesSince` reports them as
@@ -279,22 +278,7 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
         'Cannot write snapshot: events were lost in an overflow and not repaired (onOverflow: "report"), so this watcher does not know the trees',
       );
     }
-    const dir = dirname(target), base = basename(target);
-    const { roots, entries } = this.#tree.snapshot((path, name) =>
-      path === dir && (name === base || isTemporaryOf(target, join(path, name)))
-    );
-    if (roots.length === 0) throw new Error("Cannot write snapshot: none of the watched paths exists any more");
-    let count = 0;
-    const counted = (function* () {
-      for (const entry of entries) {
-        count++;
-        yield entry;
-      }
-    })();
-    const now = Date.now();
-    const bytes = encodeSnapshot({ roots, followSymlinks: this.#followSymlinks, startMs: now, endMs: now }, counted);
-    writeFileAtomic(this.#host.sys, target, bytes);
-    return { entries: count, bytes: bytes.length };
+    return writeTreeSnapshot(this.#host.sys, target, this.#tree, this.#followSymlinks);
   }
 
   /**
