@@ -25,6 +25,7 @@ import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
   changesSince,
+  DEFAULT_POLL_MS,
   DEFAULT_WATCH_EVENT_KINDS,
   watch,
   WATCH_EVENT_KINDS,
@@ -47,6 +48,9 @@ interface Command {
 
 const EXIT_OK = 0, EXIT_ERROR = 1, EXIT_TIMEOUT = 2; // inotifywait's exit codes
 
+/** The kinds reported whatever -e says: not listed as choices. */
+const ALWAYS: readonly WatchEventKind[] = ["overflow", "error", "warning"];
+
 /** inotifywait's event names, as the kinds they mean here. */
 const ALIASES: Record<string, WatchEventKind[]> = {
   close: ["close_write", "close_nowrite"],
@@ -54,7 +58,7 @@ const ALIASES: Record<string, WatchEventKind[]> = {
   moved_to: ["rename", "create"],
   moved_from: ["rename", "delete"],
   delete_self: ["delete"],
-  all: WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error"),
+  all: WATCH_EVENT_KINDS.filter((k) => !ALWAYS.includes(k)),
 };
 
 const WATCH_FLAGS: ParseArgsOptionsConfig = {
@@ -63,6 +67,7 @@ const WATCH_FLAGS: ParseArgsOptionsConfig = {
   exclude: { type: "string", multiple: true },
   "follow-symlinks": { type: "boolean", default: false },
   settle: { type: "string" },
+  poll: { type: "string" },
   timeout: { type: "string", short: "t" },
   quiet: { type: "boolean", short: "q", default: false },
   help: { type: "boolean", short: "h", default: false },
@@ -72,16 +77,18 @@ const WATCH_HELP: Record<string, string> = {
   recursive: "watch subdirectories too, and new ones as they appear (default; --no-recursive: only PATH)",
   events:
     `kinds to report, comma-separated or repeated: ${
-      WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error").join(", ")
+      WATCH_EVENT_KINDS.filter((k) => !ALWAYS.includes(k)).join(", ")
     } ` +
     `(inotifywait names also work: close, move, moved_to, moved_from, delete_self, all); default ${
-      DEFAULT_WATCH_EVENT_KINDS.filter((k) => k !== "overflow" && k !== "error").join(",")
+      DEFAULT_WATCH_EVENT_KINDS.filter((k) => !ALWAYS.includes(k)).join(",")
     }`,
   exclude:
     "skip paths matching GLOB, and place no watch under them; a GLOB without / matches the name (node_modules, *.tmp), else the whole path; repeatable",
   "follow-symlinks": "descend into symbolic links to directories (each directory once)",
   settle:
     "hold events until MS pass without one (at most 10 x MS), then fold each path's: create+writes -> create, an editor's save -> modify, a->b->c -> one rename",
+  poll:
+    `walk the trees on file systems that give no events (9p, FUSE, NFS, SMB: WSL's /mnt/c, Docker Desktop mounts) every MS ms (default ${DEFAULT_POLL_MS}) and report their changes; without it they get a warning on stderr`,
   timeout: "exit with status 2 when SECONDS pass without an event",
   quiet: "print nothing but events (no 'Watching ...' line on stderr)",
   help: "show this help",
@@ -102,7 +109,8 @@ const KEY_SUBTYPE_WORDS: Record<string, string> = {
 const COMMANDS: Record<string, Command> = {
   watch: {
     summary: "print events as they happen, one a line (like inotifywait -m -r)",
-    usage: "watch [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [--json] [-t SECONDS] [-q] PATH...",
+    usage:
+      "watch [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [--poll [MS]] [--json] [-t SECONDS] [-q] PATH...",
     options: { ...WATCH_FLAGS, json: { type: "boolean", default: false } },
     help: {
       ...WATCH_HELP,
@@ -112,7 +120,8 @@ const COMMANDS: Record<string, Command> = {
   },
   stats: {
     summary: "count events per path and kind, then print a table (like inotifywatch)",
-    usage: "stats [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [-t SECONDS] [-q] PATH...",
+    usage:
+      "stats [-r|--no-recursive] [-e KINDS] [--exclude GLOB] [--settle MS] [--poll [MS]] [-t SECONDS] [-q] PATH...",
     options: WATCH_FLAGS,
     help: { ...WATCH_HELP, timeout: "count for SECONDS, then print the table (default: until Ctrl-C)" },
     run: runStats,
@@ -233,6 +242,32 @@ function settleMs(values: Record<string, unknown>): number | undefined {
   return ms;
 }
 
+/** `--poll` alone: true; `--poll MS` / `--poll=MS`: MS. */
+function pollMs(values: Record<string, unknown>): number | true | undefined {
+  if (values.poll === undefined) return undefined;
+  if (values.poll === "") return true;
+  const ms = Number(values.poll);
+  if (!Number.isFinite(ms) || ms <= 0) {
+    throw new UsageError(`--poll needs a number of milliseconds above 0, or nothing, got "${values.poll}"`);
+  }
+  return ms;
+}
+
+/**
+ * `--poll` takes a value only as `--poll=MS`, or as a number right after it (`--poll DIR` is
+ * `--poll` before a path): node:util's parseArgs has no optional values, so this says which.
+ */
+function optionalPollValue(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return out.concat(args.slice(i));
+    if (args[i] !== "--poll") out.push(args[i]);
+    else if (/^\d+(\.\d+)?$/.test(args[i + 1] ?? "")) out.push(`--poll=${args[++i]}`);
+    else out.push("--poll=");
+  }
+  return out;
+}
+
 /** Starts the watcher; Ctrl-C and SIGTERM close it, so the loop ends and we exit 0. */
 async function start(values: Record<string, unknown>, paths: string[]): Promise<Watcher> {
   if (paths.length === 0) throw new UsageError("no PATH given (see --help)");
@@ -242,6 +277,7 @@ async function start(values: Record<string, unknown>, paths: string[]): Promise<
     exclude: excluder(values),
     followSymlinks: values["follow-symlinks"] as boolean,
     settle: settleMs(values),
+    poll: pollMs(values),
   });
   const stop = () => void watcher.close();
   process.on("SIGINT", stop);
@@ -268,8 +304,10 @@ async function pump(watcher: Watcher, ms: number | undefined, idle: boolean, eac
   arm();
   try {
     for await (const ev of watcher) {
-      if (ev.kind === "error") {
-        process.stderr.write(`notiq: ${ev.error?.message ?? "error"}\n`);
+      if (ev.kind === "error" || ev.kind === "warning") {
+        process.stderr.write(
+          `notiq: ${ev.kind === "error" ? ev.error?.message ?? "error" : `warning: ${ev.message}`}\n`,
+        );
         continue;
       }
       each(ev);
@@ -474,7 +512,8 @@ function help(name?: string): string {
   }
   const command = COMMANDS[name];
   const flags = Object.entries(command.options).map(([flag, o]) => {
-    const left = `${o.short ? `-${o.short}, ` : "    "}--${flag}${o.type === "string" ? " VALUE" : ""}`;
+    const value = o.type !== "string" ? "" : flag === "poll" ? " [MS]" : " VALUE"; // --poll's value is optional
+    const left = `${o.short ? `-${o.short}, ` : "    "}--${flag}${value}`;
     return `  ${left.padEnd(26)}${command.help[flag] ?? ""}`;
   });
   return [`usage: cli.ts ${command.usage}`, "", command.summary, "", ...flags].join("\n") + "\n";
@@ -489,7 +528,7 @@ async function main(argv: string[]): Promise<number> {
   const command = COMMANDS[name];
   if (!command) throw new UsageError(`unknown command "${name}" (one of ${Object.keys(COMMANDS).join(", ")})`);
   const { values, positionals } = parseArgs({
-    args: rest,
+    args: command.options.poll ? optionalPollValue(rest) : rest,
     options: command.options,
     allowPositionals: true,
     allowNegative: true,

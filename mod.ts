@@ -195,8 +195,18 @@ export class Watcher extends watcher.Watcher {
  * temporary file renamed over the real one, or vim's `f -> f~`, new `f`, `rm f~`) is one `modify`;
  * `sync()`, `close()` and an overflow flush what is held first.
  *
+ * Some file systems give no inotify events for changes made elsewhere (9p, virtiofs and other FUSE,
+ * NFS, SMB/CIFS, vboxsf: WSL's `/mnt/c`, Docker Desktop bind mounts, network shares), or none at all
+ * (/proc, /sys). `stats().filesystems` lists each tree's file systems (mountinfo and statfs(2)),
+ * mounts inside it included; a tree or mount on such a file system gets one `warning` event, whose
+ * `message` names it and the fix: `poll: true` (or `poll: ms`) walks those places, and only those,
+ * every second (or `ms`) and reports their changes as ordinary events (as after an overflow:
+ * renames made elsewhere are a `delete` and a `create`). `sync()` then walks them before it
+ * resolves. `watcher.writeSnapshot(file)` writes what the watcher knows, for `changesSince()`.
+ *
  * @param paths Directories or files; relative paths are resolved against the working directory.
- * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`, `settle`.
+ * @param options Recursion, kinds, `exclude`, `followSymlinks`, `signal`, `onOverflow`, `settle`,
+ *   `poll`.
  * @returns The watcher; `ready` resolves once the initial watches are placed.
  * @throws {TypeError} On bad arguments; `AbortError` when `signal` is already aborted. Setup
  *   failures (`ENOENT`, `EACCES`, `ENOSPC` as a {@linkcode WatchLimitError}) reject `ready` and the
@@ -345,7 +355,8 @@ export type { WatchNotification } from "./queue/watch_queue_records.ts";
 export { DEFAULT_QUEUE_SIZE, MAX_QUEUE_SIZE } from "./queue/watch_queue.ts";
 export type { WatchFilter, WatchNotificationView, WatchQueueBatch, WatchQueueOptions } from "./queue/watch_queue.ts";
 export { RENAME_WAIT_MS } from "./queue/rename_pairing.ts";
-export { DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS } from "./queue/watch_options.ts";
+export { DEFAULT_POLL_MS, DEFAULT_WATCH_EVENT_KINDS, WATCH_EVENT_KINDS } from "./queue/watch_options.ts";
+export type { EventSupport, TreeFilesystem } from "./queue/filesystems.ts";
 export type { WatchEvent, WatchEventKind, WatchOptions } from "./queue/watch_options.ts";
 export { WatchLimitError } from "./queue/watch_limit.ts";
 export type { WatchStats } from "./queue/watcher.ts";

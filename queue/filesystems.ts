@@ -12,7 +12,8 @@ import type { Sys } from "../ffi/types.ts";
 import { cString } from "./args.ts";
 import { readFileWhole } from "./atomic_file.ts";
 import { SyscallError } from "./errors.ts";
-import { FsCalls } from "./fs_calls.ts";
+import { FsCalls, join } from "./fs_calls.ts";
+import { O, syscallNumbers } from "./linux.ts";
 import { type MountInfo, parseMountInfo } from "./mountinfo.ts";
 
 /** What inotify reports on a file system. */
@@ -171,6 +172,73 @@ export function filesystemsOf(sys: Sys, root: string, mounts: readonly MountInfo
  */
 export function readMounts(sys: Sys): MountInfo[] {
   return parseMountInfo(new TextDecoder().decode(readFileWhole(sys, "/proc/self/mountinfo")));
+}
+
+/** A file system of a tree with the id of its mount (mountinfo's; -1 for the root's), to tell a remount. */
+export interface MountedFilesystem extends TreeFilesystem {
+  readonly mountId: number;
+}
+
+/**
+ * The file systems of each watched tree, as {@linkcode filesystemsOf} gives them, with paths under
+ * the root as given (which may lead through symbolic links: mountinfo's paths do not). The mount
+ * table is read once for all roots.
+ *
+ * @returns Per root, its file systems; undefined for a root that is gone.
+ */
+export function filesystemsOfTrees(sys: Sys, roots: readonly string[]): (MountedFilesystem[] | undefined)[] {
+  let mounts: MountInfo[] = [];
+  try {
+    mounts = readMounts(sys);
+  } catch {
+    // no /proc: statfs(2) alone names the roots' file systems
+  }
+  return roots.map((root) => {
+    let real: string;
+    try {
+      real = realPath(sys, root);
+    } catch (err) {
+      if (err instanceof SyscallError && err.syscall === "open") return undefined; // gone
+      real = root; // /proc/self/fd unreadable: take the path as it is
+    }
+    let found: TreeFilesystem[];
+    try {
+      found = filesystemsOf(sys, real, mounts);
+    } catch {
+      return undefined; // gone since
+    }
+    return found.map((fs, i) => {
+      const rel = fs.path === real ? "" : fs.path.slice(real === "/" ? 1 : real.length + 1);
+      const path = rel === "" ? root : join(root, rel);
+      const mountId = i === 0 ? -1 : mounts.findLast((m) => m.mountPoint === fs.path)?.mountId ?? -1;
+      return { path, type: fs.type, events: fs.events, mountId };
+    });
+  });
+}
+
+/** PATH_MAX: what readlink(2) of `/proc/self/fd/N` can give. */
+const PATH_MAX = 4096;
+
+/**
+ * `path` with every symbolic link resolved, as the kernel names it: the directory or file is opened
+ * with `O_PATH` (no read permission needed) and `/proc/self/fd/N` read back with readlinkat(2).
+ *
+ * @throws {SyscallError} From `open` (`ENOENT`, `EACCES` on the way...), or from `readlinkat` when
+ *   /proc is not mounted.
+ */
+export function realPath(sys: Sys, path: string): string {
+  const fd = sys.open(cString(path), O.PATH | O.CLOEXEC);
+  if (fd === -1) throw new SyscallError(sys.errno(), "open", path);
+  try {
+    const link = `/proc/self/fd/${fd}`;
+    const into = new Uint8Array(PATH_MAX);
+    // An absolute path: the directory fd argument is not used (0, never AT_FDCWD's negative number).
+    const n = sys.syscall(syscallNumbers().readlinkat, 0, cString(link), into, into.length);
+    if (n === -1) throw new SyscallError(sys.errno(), "readlinkat", link);
+    return new TextDecoder().decode(into.subarray(0, n));
+  } finally {
+    sys.close(fd);
+  }
 }
 
 /**

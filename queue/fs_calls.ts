@@ -43,6 +43,9 @@ export interface FileStat {
   readonly size: number;
   /** Modification time in ms, with the nanoseconds as a fraction (as node:fs's `mtimeMs`). */
   readonly mtimeMs: number;
+  /** Modification time exactly: seconds since the epoch and nanoseconds. */
+  readonly mtimeSec: number;
+  readonly mtimeNsec: number;
 }
 
 /**
@@ -305,7 +308,15 @@ export class FsCalls {
   #fileStat(path: string, flags: number): FileStat | undefined {
     const st = this.statx(path, flags === 0);
     if (!st) return undefined;
-    return { type: st.type, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
+    return {
+      type: st.type,
+      dev: st.dev,
+      ino: st.ino,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      mtimeSec: st.mtimeSec,
+      mtimeNsec: st.mtimeNsec,
+    };
   }
 }
 

@@ -42,6 +42,8 @@ export const O = {
   /** Fail with `ELOOP` when the last component is a symbolic link. */
   NOFOLLOW: 0o400000,
   CLOEXEC: 0o2000000,
+  /** An fd that only names a place in the file tree (no reads; enough for `/proc/self/fd/N`). */
+  PATH: 0o10000000,
 } as const;
 
 /** `ioctl(2)` requests. */
@@ -83,6 +85,7 @@ export interface SyscallNumbers {
   renameat2: number;
   fsync: number;
   unlinkat: number;
+  readlinkat: number;
 }
 
 const SYSCALLS: Record<string, SyscallNumbers> = {
@@ -98,6 +101,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
     renameat2: 316,
     fsync: 74,
     unlinkat: 263,
+    readlinkat: 267,
   },
   arm64: {
     addKey: 217,
@@ -109,6 +113,7 @@ const SYSCALLS: Record<string, SyscallNumbers> = {
     renameat2: 276,
     fsync: 82,
     unlinkat: 35,
+    readlinkat: 78,
   },
 };
 

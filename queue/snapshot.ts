@@ -2,11 +2,12 @@
  * {@linkcode writeSnapshot} and {@linkcode changesSince}: what changed in some trees while nothing was
  * watching. A snapshot records each entry's path, type, device and inode, size and mtime (ns) in a
  * compact file (snapshot_format.ts); changesSince walks the same trees again and diffs (tree_diff.ts).
- * mod.ts binds both to the runtime's {@linkcode Sys}.
+ * mod.ts binds both to the runtime's {@linkcode Sys}. {@linkcode writeTreeSnapshot} writes what a
+ * running watcher's tree knows instead of a walk.
  *
  * @module
  */
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { Sys } from "../ffi/types.ts";
 import { describe, toPath } from "./args.ts";
 import { isTemporaryOf, readFileWhole, writeFileAtomic } from "./atomic_file.ts";
@@ -15,10 +16,11 @@ import { hasFineTimestamps, readMounts } from "./filesystems.ts";
 import { FsCalls, join } from "./fs_calls.ts";
 import type { MountInfo } from "./mountinfo.ts";
 import { decodeName } from "./inotify_records.ts";
-import { decodeSnapshot, SnapshotEncoder } from "./snapshot_format.ts";
+import { decodeSnapshot, encodeSnapshot, SnapshotEncoder } from "./snapshot_format.ts";
 import { diffTrees } from "./tree_diff.ts";
 import { walkTrees } from "./tree_walk.ts";
 import type { WatchEvent } from "./watch_options.ts";
+import type { TreeSnapshot } from "./watch_tree.ts";
 
 /** Options of {@linkcode writeSnapshot}. */
 export interface SnapshotOptions {
@@ -81,6 +83,37 @@ export async function writeSnapshot(
   const bytes = encoder.finish(Date.now());
   writeFileAtomic(host.sys, target, bytes);
   return { entries: encoder.count, bytes: bytes.length };
+}
+
+/**
+ * Writes what a watcher's tree knows to `file` (absolute), replaced atomically: the body of
+ * `watcher.writeSnapshot()`. The snapshot file and its temporary files are left out.
+ *
+ * @param tree A watcher's tree (its `snapshot()`).
+ * @throws {Error} When no root of the tree exists any more. {@linkcode SyscallError} from writing `file`.
+ */
+export function writeTreeSnapshot(
+  sys: Sys,
+  file: string,
+  tree: { snapshot(leaveOut: (dir: string, name: string) => boolean): TreeSnapshot },
+  followSymlinks: boolean,
+): SnapshotInfo {
+  const dir = dirname(file), base = basename(file);
+  const { roots, entries } = tree.snapshot((path, name) =>
+    path === dir && (name === base || isTemporaryOf(file, join(path, name)))
+  );
+  if (roots.length === 0) throw new Error("Cannot write snapshot: none of the watched paths exists any more");
+  let count = 0;
+  const counted = (function* () {
+    for (const entry of entries) {
+      count++;
+      yield entry;
+    }
+  })();
+  const now = Date.now(); // what the tree knows is as of now: files it saw change were looked at again
+  const bytes = encodeSnapshot({ roots, followSymlinks, startMs: now, endMs: now }, counted);
+  writeFileAtomic(sys, file, bytes);
+  return { entries: count, bytes: bytes.length };
 }
 
 /**

@@ -23,7 +23,8 @@ export type WatchEventKind =
   | "delete"
   | "rename"
   | "overflow"
-  | "error";
+  | "error"
+  | "warning";
 
 /** Every kind, in the order the CLI lists them. */
 export const WATCH_EVENT_KINDS: readonly WatchEventKind[] = [
@@ -38,7 +39,11 @@ export const WATCH_EVENT_KINDS: readonly WatchEventKind[] = [
   "rename",
   "overflow",
   "error",
+  "warning",
 ];
+
+/** The kinds reported whatever `events` asks for. */
+export const ALWAYS_REPORTED: readonly WatchEventKind[] = ["overflow", "error", "warning"];
 
 /** The kinds reported when `events` is not given: all but `open`, `access`, `close_nowrite`. */
 export const DEFAULT_WATCH_EVENT_KINDS: readonly WatchEventKind[] = WATCH_EVENT_KINDS.filter((k) =>
@@ -47,9 +52,12 @@ export const DEFAULT_WATCH_EVENT_KINDS: readonly WatchEventKind[] = WATCH_EVENT_
 
 /** One change, with absolute paths. */
 export interface WatchEvent {
-  /** What happened. `overflow` and `error` are always reported. */
+  /** What happened. `overflow`, `error` and `warning` are always reported. */
   readonly kind: WatchEventKind;
-  /** The absolute path of what changed (for `overflow`, the watched root it concerns). */
+  /**
+   * The absolute path of what changed (for `overflow`, the watched root it concerns; for `warning`,
+   * the watched root or the mount point inside it that the warning is about).
+   */
   readonly path: string;
   /** `rename` only: where it was before. */
   readonly oldPath?: string;
@@ -57,6 +65,8 @@ export interface WatchEvent {
   readonly isDirectory: boolean;
   /** `error` only: why a directory could not be watched (e.g. a `WatchLimitError`). */
   readonly error?: Error;
+  /** `warning` only: what is wrong, in words, with the fix (a file system that gives no events: `poll`). */
+  readonly message?: string;
 }
 
 /** Options of `watch()`. */
@@ -80,13 +90,24 @@ export interface WatchOptions extends InotifyOptions {
    * of the file saved, also for a watcher that asked for `modify` only.
    */
   settle?: number;
+  /**
+   * Trees (and mounts inside them) on file systems that give no inotify events for some changes —
+   * 9p, virtiofs and other FUSE, NFS, SMB/CIFS, vboxsf (WSL's `/mnt/c`, Docker Desktop bind mounts,
+   * network shares), or /proc and /sys — are walked every `poll` ms (`true`: 1000) and their changes
+   * reported as ordinary events, diffed as after an overflow. The other trees stay on inotify alone.
+   * Without it, each such tree gets one `warning` event. Default false.
+   */
+  poll?: boolean | number;
 }
+
+/** `poll: true`: a walk every second. */
+export const DEFAULT_POLL_MS = 1000;
 
 /** The checked arguments of `watch()`. */
 export interface WatchConfig {
   /** Absolute paths, as given (duplicates and nesting are the tree's to sort out). */
   readonly roots: readonly string[];
-  /** The kinds to hand to the consumer: those asked for, plus `overflow` and `error`. */
+  /** The kinds to hand to the consumer: those asked for, plus {@linkcode ALWAYS_REPORTED}. */
   readonly wanted: ReadonlySet<WatchEventKind>;
   /** The inotify events every watch asks for, with `IN.EXCL_UNLINK`. */
   readonly mask: number;
@@ -98,6 +119,8 @@ export interface WatchConfig {
   readonly signal?: AbortSignal;
   /** `settle` in ms; 0 when off. */
   readonly settle: number;
+  /** `poll` in ms; 0 when off. */
+  readonly poll: number;
   /** For the inotify instance (checked by it, also before any system call). */
   readonly inotify: InotifyOptions;
 }
@@ -119,8 +142,8 @@ export const KIND_BITS: readonly (readonly [number, WatchEventKind])[] = [
  * Checks the arguments of `watch()`.
  *
  * @throws {TypeError} On a bad path or an option of the wrong type.
- * @throws {RangeError} On an unknown event kind or `onOverflow` value, or a `settle` that is not a
- *   finite number of milliseconds >= 0.
+ * @throws {RangeError} On an unknown event kind or `onOverflow` value, a `settle` that is not a
+ *   finite number of milliseconds >= 0, or a `poll` that is not a finite number of milliseconds > 0.
  * @throws {Error} An `AbortError` if `signal` is already aborted.
  */
 export function watchConfig(paths: unknown, options: WatchOptions | undefined = {}): WatchConfig {
@@ -156,12 +179,13 @@ export function watchConfig(paths: unknown, options: WatchOptions | undefined = 
   if (!(settle >= 0 && Number.isFinite(settle))) {
     throw new RangeError(`Cannot watch: settle must be a finite number of milliseconds >= 0, got ${settle}`);
   }
+  const poll = pollMs(options.poll);
   const signal = options.signal;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`Cannot watch: signal must be an AbortSignal, got ${describe(signal)}`);
   }
   if (signal?.aborted) throw abortError(signal);
-  const wanted = new Set<WatchEventKind>([...events, "overflow", "error"]);
+  const wanted = new Set<WatchEventKind>([...events, ...ALWAYS_REPORTED]);
   let mask = ALWAYS | IN.EXCL_UNLINK;
   for (const [bit, kind] of KIND_BITS) if (wanted.has(kind)) mask |= bit;
   return {
@@ -174,8 +198,21 @@ export function watchConfig(paths: unknown, options: WatchOptions | undefined = 
     rescan: onOverflow === "rescan",
     signal,
     settle,
+    poll,
     inotify: { bufferSize: options.bufferSize, ringSize: options.ringSize },
   };
+}
+
+function pollMs(poll: unknown): number {
+  if (poll === undefined || poll === false) return 0;
+  if (poll === true) return DEFAULT_POLL_MS;
+  if (typeof poll !== "number") {
+    throw new TypeError(`Cannot watch: poll must be a boolean or a number of milliseconds, got ${describe(poll)}`);
+  }
+  if (!(poll > 0 && Number.isFinite(poll))) {
+    throw new RangeError(`Cannot watch: poll must be a finite number of milliseconds > 0, got ${poll}`);
+  }
+  return poll;
 }
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {

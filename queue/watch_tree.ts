@@ -6,7 +6,11 @@
  * in-memory file system in tests.
  *
  * Events are resolved against the tree, so a renamed directory's contents get their new paths by
- * moving one node, and a rescan after an overflow reports exactly the difference.
+ * moving one node, and a rescan after an overflow reports exactly the difference. The same diff
+ * serves `poll`: places on file systems that give no events are walked again and again
+ * ({@linkcode WatchTree.poll}). And each node keeps what its last stat saw (device, inode, type,
+ * size, mtime in ns), so the tree can be written as a snapshot without walking the disk
+ * ({@linkcode WatchTree.snapshot}).
  *
  * @module
  */
@@ -14,6 +18,7 @@ import { SyscallError } from "./errors.ts";
 import { type DirEntry, FILE_TYPE, type FileStat, join } from "./fs_calls.ts";
 import { IN } from "./inotify_mask.ts";
 import { type MoveHalf, RenamePairing } from "./rename_pairing.ts";
+import type { SnapshotEntry } from "./snapshot_format.ts";
 import { countDirs, type DirCounting, WatchLimitError } from "./watch_limit.ts";
 import { KIND_BITS, type WatchEvent, type WatchEventKind } from "./watch_options.ts";
 
@@ -64,12 +69,25 @@ export type TreeSink = (ev: WatchEvent, replaced?: boolean) => void;
  * - `setup`: before `ready`. Nothing is reported; a root that cannot be listed and the watch
  *   limit throw, so `ready` rejects.
  * - `new`: a directory that appeared. Entries not known yet are reported as `create`.
- * - `rescan`: after an overflow. Entries are diffed against the known ones: what was added, removed,
- *   changed type or (files) changed inode, size or mtime is reported.
+ * - `rescan`: after an overflow, or where a mount came or went. Entries are diffed against the known
+ *   ones: what was added, removed, changed type or (files) changed inode, size or mtime is reported.
+ * - `poll`: a `rescan` made every few seconds: directories known and watched keep their watch (no
+ *   inotify_add_watch per directory per walk; on 9p each would make a new inode), and a directory
+ *   that cannot be listed is not reported again.
  */
-export type ScanMode = "setup" | "new" | "rescan";
+export type ScanMode = "setup" | "new" | "rescan" | "poll";
 
-/** One known file or directory. Paths are not stored: a rename moves one node. */
+/** {@linkcode Node.flags}: reached through a symbolic link (followSymlinks). */
+const LINK = 1;
+/** {@linkcode Node.flags}: the stat fields may be out of date (an event said it changed, or never looked at). */
+const RESTAT = 2;
+/** {@linkcode Node.flags}: the FILE_TYPE of the last stat sits above this many bits. */
+const TYPE_SHIFT = 4;
+
+/**
+ * One known file or directory. Paths are not stored: a rename moves one node. Numbers only beside
+ * the links (every field a small integer where it can be: no boxed doubles per node).
+ */
 class Node {
   name: string;
   parent: Node | undefined;
@@ -79,12 +97,18 @@ class Node {
   wd = -1;
   /** Roots: the absolute path watched. */
   root: string | undefined;
-  /** Reached through a symbolic link (followSymlinks). */
-  link = false;
-  /** Files: what lstat last saw; ino -1 when never looked at. */
+  /**
+   * {@linkcode LINK}, {@linkcode RESTAT}, and the FILE_TYPE of the last stat << {@linkcode TYPE_SHIFT}.
+   * Directories are looked at only for a snapshot (a statx each then, none while watching): their
+   * own size and mtime mean nothing to a diff, and their device and inode are read when needed.
+   */
+  flags = RESTAT;
+  /** What the last stat saw; ino -1 when never looked at. mtime: seconds and nanoseconds. */
+  dev = 0;
   ino = -1;
-  mtimeMs = 0;
   size = 0;
+  mtimeSec = 0;
+  mtimeNsec = 0;
 
   constructor(name: string, parent: Node | undefined, isDirectory: boolean) {
     this.name = name;
@@ -110,10 +134,35 @@ function pathOf(node: Node): string {
   return path;
 }
 
+/** A node as a snapshot entry (a node never looked at has no type: it is never asked for). */
+function entryOf(node: Node, parent: number, name: string): SnapshotEntry {
+  const { dev, ino, size, mtimeSec, mtimeNsec } = node;
+  return { parent, name, type: node.flags >> TYPE_SHIFT, dev, ino, size, mtimeSec, mtimeNsec };
+}
+
+/** Whether a snapshot can record `node` as the tree holds it: looked at, and a directory if it has entries. */
+function recordable(node: Node): boolean {
+  return node.ino >= 0 && (!isDir(node) || node.flags >> TYPE_SHIFT === FILE_TYPE.DIRECTORY);
+}
+
 const isDir = (node: Node) => node.children !== undefined;
+const isLink = (node: Node) => (node.flags & LINK) !== 0;
+
+/** Whether `path` is `dir` or inside it. */
+const under = (path: string, dir: string) => path === dir || path.startsWith(dir.endsWith("/") ? dir : dir + "/");
 
 /** A directory's own open/read/close come from our scans as much as from anyone: never reported. */
 const DIR_READS = IN.OPEN | IN.ACCESS | IN.CLOSE_NOWRITE;
+/** The records that say a file's stat changed. */
+const STAT_CHANGES = IN.MODIFY | IN.ATTRIB | IN.CLOSE_WRITE;
+
+/** What {@linkcode WatchTree.snapshot} gives: the live roots, and their entries as a snapshot holds them. */
+export interface TreeSnapshot {
+  /** The roots that exist, in order: the first entries are theirs. */
+  readonly roots: string[];
+  /** Every entry, parents before children (entries are numbered from 0 in this order). */
+  readonly entries: Iterable<SnapshotEntry>;
+}
 
 /** The tree of one `watch()`. Feed it records in the order read, then {@linkcode endBatch}. */
 export class WatchTree {
@@ -140,6 +189,11 @@ export class WatchTree {
    * A rename of one of them or of a directory above scans them at the new path; a delete drops them.
    */
   readonly #unscanned = new Set<Node>();
+  /**
+   * The places {@linkcode poll} walks (roots, or mount points inside them). A change that a record
+   * reports under one is stat'ed at once, so that the next walk does not report it again.
+   */
+  readonly #polled = new Set<Node>();
 
   /**
    * @param port The watches and the disk.
@@ -171,6 +225,11 @@ export class WatchTree {
   /** True while a `MOVED_FROM` waits for its partner: the driver then runs the rename timer. */
   get holdsMoves(): boolean {
     return this.#pairing.size > 0;
+  }
+
+  /** The roots that exist, in order, and whether each is a directory. */
+  get roots(): { path: string; isDirectory: boolean }[] {
+    return this.#roots.map((root) => ({ path: root.root!, isDirectory: isDir(root) }));
   }
 
   // ---- setup ----
@@ -227,7 +286,7 @@ export class WatchTree {
     node.wd = wd;
     this.#byWd.set(wd, node);
     this.#roots.push(node);
-    if (!isDirectory) this.#snapshot(node, path);
+    if (!isDirectory) this.#look(node, path);
     return node;
   }
 
@@ -246,7 +305,8 @@ export class WatchTree {
    */
   #scanDir(scan: Scan, stack: Scan[]): void {
     const { node, path, mode } = scan;
-    if (node.root === undefined && !this.#place(node, path, mode)) return;
+    const keep = mode === "poll" && node.wd >= 0; // polled: the watch stays as it is
+    if (node.root === undefined && !keep && !this.#place(node, path, mode)) return;
     let entries: DirEntry[];
     try {
       entries = this.#port.list(path);
@@ -257,12 +317,12 @@ export class WatchTree {
         return;
       }
       if (mode === "setup" && node.root !== undefined) throw err; // EACCES on a root: ready rejects
-      this.#sink({ kind: "error", path, isDirectory: true, error: err as Error });
+      if (mode !== "poll") this.#sink({ kind: "error", path, isDirectory: true, error: err as Error });
       return;
     }
     if (this.#unscanned.size > 0) this.#unscanned.delete(node);
     const { recursive, followSymlinks } = this.#options;
-    const diff = mode === "rescan";
+    const diff = mode === "rescan" || mode === "poll";
     const children = node.children!;
     const seen = diff ? new Set<string>() : undefined;
     const added: Node[] = [];
@@ -284,8 +344,8 @@ export class WatchTree {
         this.#drop(known, true);
       }
       const child = new Node(name, node, isDirectory);
-      child.link = link;
-      if (!isDirectory) this.#snapshot(child, childPath);
+      if (link) child.flags |= LINK;
+      if (!isDirectory) this.#look(child, childPath);
       added.push(child);
     }
     if (seen) {
@@ -299,9 +359,7 @@ export class WatchTree {
       const childPath = join(path, child.name);
       children.set(child.name, child);
       if (mode !== "setup") this.#emit("create", childPath, isDir(child));
-      if (isDir(child) && recursive) {
-        stack.push({ node: child, path: childPath, mode: mode === "rescan" ? "new" : mode });
-      }
+      if (isDir(child) && recursive) stack.push({ node: child, path: childPath, mode: diff ? "new" : mode });
     }
   }
 
@@ -336,7 +394,7 @@ export class WatchTree {
     if (owner && owner !== node) {
       // The same directory by another name: through a symlink (skip it: no loops), or the inode
       // moved while events were lost (it is this node now).
-      if (node.link) return false;
+      if (isLink(node)) return false;
       owner.wd = -1;
     }
     if (node.wd >= 0 && this.#byWd.get(node.wd) === node) this.#unwatch(node.wd); // a new inode at this path
@@ -354,16 +412,48 @@ export class WatchTree {
     }
   }
 
-  #snapshot(node: Node, path: string): void {
-    const st = this.#port.lstat(path);
-    if (st) node.ino = st.ino, node.mtimeMs = st.mtimeMs, node.size = st.size;
+  /**
+   * Takes a node's stat fields from the disk: through symbolic links for roots and linked
+   * directories (as they are watched), and for files with `followSymlinks` (as a snapshot walk
+   * records them; a dangling link is the link). False, and nothing changed, when it is gone.
+   */
+  #look(node: Node, path: string): boolean {
+    const port = this.#port;
+    const follow = node.root !== undefined || isLink(node) || (this.#options.followSymlinks && !isDir(node));
+    const st = (follow ? port.stat(path) : undefined) ?? port.lstat(path);
+    if (!st) return false;
+    node.flags = (node.flags & LINK) | (st.type << TYPE_SHIFT);
+    node.dev = st.dev;
+    node.ino = st.ino;
+    node.size = st.size;
+    node.mtimeSec = st.mtimeSec;
+    node.mtimeNsec = st.mtimeNsec;
+    return true;
   }
 
   /** A known file looked at again: `modify` when its inode, mtime or size changed. */
   #restat(node: Node, path: string): void {
-    const { ino, mtimeMs, size } = node;
-    this.#snapshot(node, path);
-    if (ino !== node.ino || mtimeMs !== node.mtimeMs || size !== node.size) this.#emit("modify", path, false);
+    const { ino, size, mtimeSec, mtimeNsec } = node;
+    this.#look(node, path);
+    if (ino !== node.ino || size !== node.size || mtimeSec !== node.mtimeSec || mtimeNsec !== node.mtimeNsec) {
+      this.#emit("modify", path, false);
+    }
+  }
+
+  /**
+   * A record said a file's stat changed: under a polled place it is looked at now (the next walk
+   * compares with this, so it does not report the change again); elsewhere it is marked, and looked
+   * at only if a snapshot is written (no system call on the way of an event).
+   */
+  #statChanged(node: Node, path: string): void {
+    if (this.#polled.size > 0 && this.#isPolled(node)) this.#look(node, path);
+    else node.flags |= RESTAT;
+  }
+
+  /** Whether `node` is in a place {@linkcode poll} walks. */
+  #isPolled(node: Node): boolean {
+    for (let n: Node | undefined = node; n; n = n.parent) if (this.#polled.has(n)) return true;
+    return false;
   }
 
   /** Whether `path` leads to a directory, through symbolic links. */
@@ -434,7 +524,11 @@ export class WatchTree {
     if (!children) return;
     const known = children.get(name);
     if (known) {
-      if (isDir(known) === isDirectory) return; // a scan reported it already
+      if (isDir(known) === isDirectory) {
+        // A scan reported it already; or (a move in over it) it was replaced: look again for a snapshot.
+        known.flags |= RESTAT;
+        return;
+      }
       this.#drop(known, true);
     }
     const path = join(pathOf(dir), name);
@@ -445,8 +539,9 @@ export class WatchTree {
       link = this.#port.lstat(path)?.type === FILE_TYPE.SYMLINK;
     }
     const node = new Node(name, dir, isDirectory);
-    node.link = link;
+    if (link) node.flags |= LINK;
     children.set(name, node);
+    if (!isDirectory) this.#statChanged(node, path);
     this.#emit("create", path, isDirectory);
     if (isDirectory && this.#options.recursive) this.#walk(node, path, "new");
   }
@@ -479,6 +574,7 @@ export class WatchTree {
     node.name = toName;
     node.parent = toDir;
     toDir.children.set(toName, node);
+    if (!isDir(node) && node.flags & RESTAT && this.#polled.size > 0 && this.#isPolled(node)) this.#look(node, path);
     this.#sink({ kind: "rename", path, oldPath, isDirectory: isDir(node) }, replaced);
     if (node.children && this.#options.recursive) {
       if (node.wd < 0) this.#unscanned.add(node); // e.g. known only from a change record
@@ -509,13 +605,14 @@ export class WatchTree {
 
   /** MODIFY, ATTRIB, OPEN, ACCESS, CLOSE_*: one event per kind bit, never a directory's reads. */
   #changed(dir: Node, name: string, mask: number): void {
-    let path: string, isDirectory: boolean;
+    let path: string, isDirectory: boolean, node: Node | undefined;
     if (name === "") {
       if (dir.root === undefined) return; // the parent's watch reports it, with the name
       path = dir.root;
+      node = dir;
       isDirectory = isDir(dir);
     } else {
-      const node = dir.children?.get(name);
+      node = dir.children?.get(name);
       // A name the tree does not know is reported but not learnt: the consumer got no create for
       // it, so a later rename of it must be a create.
       path = join(pathOf(dir), name);
@@ -523,6 +620,7 @@ export class WatchTree {
       isDirectory = node ? isDir(node) : (mask & IN.ISDIR) !== 0;
     }
     if (isDirectory && mask & DIR_READS) return;
+    if (node && !isDirectory && mask & STAT_CHANGES) this.#statChanged(node, path);
     for (const [bit, kind] of KIND_BITS) if (mask & bit) this.#emit(kind, path, isDirectory);
   }
 
@@ -558,12 +656,109 @@ export class WatchTree {
 
   /** Re-reads every root's tree and reports the difference from the known tree as events. */
   rescan(): void {
-    for (const root of [...this.#roots]) {
-      const path = root.root!;
+    for (const root of [...this.#roots]) this.#rescanNode(root, root.root!, "rescan");
+  }
+
+  /**
+   * Re-reads the subtree at `path` (a mount came or went there: its watches are placed again) and
+   * reports the difference. Nothing when the tree does not know the path.
+   */
+  rescanAt(path: string): void {
+    const node = this.#nodeAt(path);
+    if (node) this.#rescanNode(node, path, "rescan");
+  }
+
+  /** Re-reads a root or a known subtree and reports the difference from what the tree knew. */
+  #rescanNode(node: Node, path: string, mode: "rescan" | "poll"): void {
+    if (node.root !== undefined) {
       const st = this.#port.stat(path);
-      if (!st || (st.type === FILE_TYPE.DIRECTORY) !== isDir(root)) this.#rootGone(root, true);
-      else if (isDir(root)) this.#walk(root, path, "rescan");
-      else this.#restat(root, path);
+      if (!st || (st.type === FILE_TYPE.DIRECTORY) !== isDir(node)) {
+        this.#rootGone(node, true);
+        return;
+      }
+    }
+    if (isDir(node)) this.#walk(node, path, mode);
+    else this.#restat(node, path);
+  }
+
+  // ---- polling ----
+
+  /**
+   * Sets the places {@linkcode poll} walks: roots, or mount points inside them (paths as events
+   * name them). Paths the tree does not know are passed over (set them again later).
+   */
+  setPolled(paths: readonly string[]): void {
+    this.#polled.clear();
+    for (const path of paths) {
+      const node = this.#nodeAt(path);
+      if (node) this.#polled.add(node);
+    }
+  }
+
+  /** Walks every polled place and reports what changed since the tree last knew, as a rescan does. */
+  poll(): void {
+    for (const node of [...this.#polled]) {
+      if (this.#attached(node)) this.#rescanNode(node, pathOf(node), "poll");
+      else this.#polled.delete(node); // deleted or moved out meanwhile
+    }
+  }
+
+  /** The node at `path` (a root or under one), if the tree knows it. */
+  #nodeAt(path: string): Node | undefined {
+    const root = this.#roots.find((r) => under(path, r.root!));
+    if (!root) return undefined;
+    let node: Node | undefined = root;
+    for (const name of path.slice(root.root!.length).split("/")) {
+      if (name !== "") node = node?.children?.get(name);
+    }
+    return node;
+  }
+
+  /** Whether `node` is still in the tree (not dropped, nor under a root that is gone). */
+  #attached(node: Node): boolean {
+    let n = node;
+    for (; n.parent; n = n.parent) if (n.parent.children?.get(n.name) !== n) return false;
+    return n.root !== undefined && this.#roots.includes(n);
+  }
+
+  // ---- snapshots ----
+
+  /**
+   * What the tree knows, as a snapshot holds it: the live roots, then the entries under them,
+   * parents first. Files that an event said changed (or never looked at), and directories, are
+   * looked at as their turn comes: no listing, a statx for each of those only. Entries gone by then
+   * are left out, with all they hold.
+   *
+   * @param leaveOut Entries not to record: called with a directory's path and an entry's name.
+   */
+  snapshot(leaveOut?: (dir: string, name: string) => boolean): TreeSnapshot {
+    const roots = this.#roots.filter((root) => {
+      if (root.flags & RESTAT) this.#look(root, root.root!);
+      return recordable(root);
+    });
+    return { roots: roots.map((root) => root.root!), entries: this.#entries(roots, leaveOut) };
+  }
+
+  *#entries(roots: readonly Node[], leaveOut?: (dir: string, name: string) => boolean): Generator<SnapshotEntry> {
+    const stack: { node: Node; index: number; path: string }[] = [];
+    let count = 0;
+    for (const root of roots) {
+      yield entryOf(root, -1, "");
+      if (isDir(root)) stack.push({ node: root, index: count, path: root.root! });
+      count++;
+    }
+    while (stack.length > 0) {
+      const { node, index, path } = stack.pop()!;
+      for (const child of node.children!.values()) {
+        if (leaveOut?.(path, child.name)) continue;
+        const restat = (child.flags & RESTAT) !== 0;
+        const childPath = restat || isDir(child) ? join(path, child.name) : "";
+        // Gone since (its event is on the way), or not the kind of entry the tree holds any more.
+        if ((restat && !this.#look(child, childPath)) || !recordable(child)) continue;
+        yield entryOf(child, index, child.name);
+        if (isDir(child)) stack.push({ node: child, index: count, path: childPath });
+        count++;
+      }
     }
   }
 

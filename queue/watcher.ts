@@ -4,7 +4,8 @@
  *
  * It owns what involves time and the event loop: the setup in slices, the loop over batches, the
  * rename timer, the settle stage (a {@linkcode Settler} fed with the time, and its timer), overflow
- * repair (a mark, then a rescan), {@linkcode Watcher.sync}, abort and close.
+ * repair (a mark, then a rescan), the `poll` timer (a {@linkcode Poller} says when; it walks),
+ * {@linkcode Watcher.sync}, {@linkcode Watcher.writeSnapshot}, abort and close.
  * The reader thread drains the kernel queue into the instance's ring all the time, but records
  * become events only while the consumer asks for them: a consumer that stops lets the ring fill,
  * then the kernel queue, and that overflow is repaired by a rescan.
@@ -12,14 +13,20 @@
  * @module
  */
 import { setImmediate } from "node:timers";
+import { resolve } from "node:path";
+import { toPath } from "./args.ts";
 import { abortError } from "./errors.ts";
+import { filesystemsOfTrees, type TreeFilesystem } from "./filesystems.ts";
 import { FsCalls } from "./fs_calls.ts";
 import { Inotify, type InotifyBatch } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
+import { Poller } from "./poller.ts";
 import { QueueMarker } from "./queue_marker.ts";
 import { RENAME_WAIT_MS } from "./rename_pairing.ts";
 import { Settler } from "./settle.ts";
+import { type SnapshotInfo, writeTreeSnapshot } from "./snapshot.ts";
 import type { Host } from "./source.ts";
+import { TreeFilesystems } from "./tree_filesystems.ts";
 import { userWatchLimit } from "./watch_limit.ts";
 import { watchConfig, type WatchEvent, type WatchEventKind, type WatchOptions } from "./watch_options.ts";
 import { type TreePort, type TreeRecord, type TreeSink, WatchTree } from "./watch_tree.ts";
@@ -38,12 +45,24 @@ export interface WatchStats {
   lastRescanMs: number;
   /** Events held by `settle` now, as they came (0 without `settle`). */
   held: number;
+  /**
+   * The file systems of the watched trees: each root's, then every mount inside it, with what inotify
+   * reports there (`"full"`, `"local-only"`: not the changes made elsewhere, `"none"`). Looked at
+   * once the watches are in place, again after each rescan and before each `poll` walk.
+   */
+  filesystems: readonly TreeFilesystem[];
+  /** Walks made for `poll` (0 without it, or when no tree needs it). */
+  polls: number;
+  /** Milliseconds the last of them took (0 before the first). */
+  lastPollMs: number;
 }
 
 /** Where a `sync()` resolves: a place in the output, after the events read before its mark. */
 class SyncPoint {
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
+  /** When `sync()` was called: a `poll` walk begun after it has seen every change before it. */
+  readonly at = performance.now();
   constructor(resolve: () => void, reject: (err: unknown) => void) {
     this.resolve = resolve;
     this.reject = reject;
@@ -62,8 +81,14 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   readonly #ino: Inotify;
   readonly #tree: WatchTree;
   readonly #marker: QueueMarker;
+  readonly #poller: Poller;
+  readonly #host: Host;
   readonly #wanted: ReadonlySet<WatchEventKind>;
   readonly #rescan: boolean;
+  readonly #recursive: boolean;
+  readonly #followSymlinks: boolean;
+  /** An overflow left the tree unrepaired (`onOverflow: "report"`): it no longer knows the disk. */
+  #lost = false;
   /** The settle stage; undefined without `settle` (then nothing on the way from tree to output). */
   readonly #settler: Settler | undefined;
   /** Where every event goes on its way to the consumer: #fromTree, or #settle with `settle`. */
@@ -89,7 +114,7 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   #chain: Promise<unknown> = Promise.resolve();
   #asking = 0; // calls of next() not answered yet: they are answered in order, through #chain
   readonly #answered = () => void this.#asking--;
-  #stats: WatchStats = { watches: 0, events: 0, overflows: 0, rescans: 0, lastRescanMs: 0, held: 0 };
+  #stats = { events: 0, overflows: 0, rescans: 0, lastRescanMs: 0 };
 
   /**
    * Checks the arguments, opens the inotify instance and starts placing the watches.
@@ -101,8 +126,11 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
    */
   constructor(paths: string | URL | readonly (string | URL)[], options: WatchOptions | undefined, host: Host) {
     const config = watchConfig(paths, options);
+    this.#host = host;
     this.#wanted = config.wanted;
     this.#rescan = config.rescan;
+    this.#recursive = config.recursive;
+    this.#followSymlinks = config.followSymlinks;
     const ino = this.#ino = new Inotify(config.inotify, host);
     const fs = new FsCalls(host.sys);
     const port: TreePort = {
@@ -117,6 +145,12 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.#settler = config.settle > 0 ? new Settler(config.settle) : undefined;
     this.#sink = this.#settler ? (ev, replaced) => this.#settle(ev, replaced) : (ev) => this.#fromTree(ev);
     this.#tree = new WatchTree(port, config, this.#sink);
+    const filesystems = new TreeFilesystems({ filesystemsOf: (roots) => filesystemsOfTrees(host.sys, roots) }, {
+      poll: config.poll > 0,
+      recursive: config.recursive,
+      exclude: config.exclude,
+    });
+    this.#poller = new Poller(this.#tree, filesystems, config.poll, this.#sink);
     this.#marker = new QueueMarker(host.sys, ino);
     if (config.signal) {
       this.#signal = config.signal;
@@ -126,9 +160,20 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.ready.catch(() => {}); // reported by the iteration too: never an unhandled rejection
   }
 
-  /** Counters: watches held, events delivered, overflows, rescans, events held by `settle`. */
+  /**
+   * Counters — watches held, events delivered, overflows, rescans, events held by `settle`, `poll`
+   * walks — and the file systems of the trees.
+   */
   stats(): WatchStats {
-    return { ...this.#stats, watches: this.#tree.watches, held: this.#settler?.held ?? 0 };
+    const poller = this.#poller;
+    return {
+      watches: this.#tree.watches,
+      ...this.#stats,
+      held: this.#settler?.held ?? 0,
+      filesystems: poller.filesystems,
+      polls: poller.walks,
+      lastPollMs: poller.lastWalkMs,
+    };
   }
 
   /** True once closed (by {@linkcode close}, the signal, or leaving a `for await` loop). */
@@ -184,6 +229,56 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
       }
       this.#syncs.add(point);
     });
+  }
+
+  /**
+   * Writes what this watcher knows of its trees to `file` as a snapshot, without walking the disk:
+   * {@linkcode changesSince} on it later gives what changed since. The tree holds every change whose
+   * event has been read, handed to the consumer or not: after `await sync()` it holds every change
+   * completed before that call. Files that an event said changed are looked at again, and each
+   * directory (a statx each; nothing is listed). The snapshot file and its temporary files are not
+   * recorded when they are inside a tree. A closed watcher can still write what it knew. Replaced
+   * atomically, as by `writeSnapshot()`.
+   *
+   * Roots that are gone are not in the snapshot (nor walked by `changesSince`). Names that are not
+   * UTF-8 are recorded as the watcher names them (with U+FFFD), so `changesSince` reports them as
+   * created again.
+   *
+   * @returns How many entries, and the file's size.
+   * @example Saving what a watcher knows, for the next run
+   * ```ts
+   * import { changesSince, watch } from "@notiq/notiq";
+   * import assert from "node:assert/strict";
+   * import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+   *
+   * const dir = mkdtempSync("/tmp/notiq-");
+   * const watcher = watch(dir);
+   * await watcher.ready;
+   * await watcher.writeSnapshot(`${dir}.snapshot`);
+   * await watcher.close();
+   * writeFileSync(`${dir}/made-while-nothing-watched`, "");
+   * assert.deepEqual(await changesSince(`${dir}.snapshot`), [
+   *   { kind: "create", path: `${dir}/made-while-nothing-watched`, isDirectory: false },
+   * ]);
+   * rmSync(dir, { recursive: true });
+   * rmSync(`${dir}.snapshot`);
+   * ```
+   * @throws {Error} When the watcher is not `recursive`, or an overflow went unrepaired
+   *   (`onOverflow: "report"`): then it does not know the trees; when no root exists any more; a
+   *   failed setup (as `ready`). {@linkcode SyscallError} from writing `file`.
+   */
+  async writeSnapshot(file: string | URL): Promise<SnapshotInfo> {
+    const target = resolve(toPath(file, "write snapshot"));
+    if (!this.#recursive) {
+      throw new Error("Cannot write snapshot: this watcher is not recursive, and a snapshot holds whole trees");
+    }
+    await this.ready;
+    if (this.#lost) {
+      throw new Error(
+        'Cannot write snapshot: events were lost in an overflow and not repaired (onOverflow: "report"), so this watcher does not know the trees',
+      );
+    }
+    return writeTreeSnapshot(this.#host.sys, target, this.#tree, this.#followSymlinks);
   }
 
   /**
@@ -247,10 +342,10 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     await Promise.resolve(); // let watch() return first
     try {
       this.#tree.addRoots(roots);
-      // Issue #13 hooks in here: statfs(2) of each root; a tree on a filesystem that gives no
-      // events gets a "warning" event, or (poll) a poller whose events enter #sink
-      // (so that settle folds them too).
       while (!this.#closed && this.#tree.setUp(SETUP_SLICE)) await new Promise((done) => setImmediate(done));
+      // The trees' file systems: warnings, or the places to poll (their events enter #sink, so
+      // that settle folds them too).
+      if (!this.#closed) this.#poller.start();
     } catch (err) {
       this.#failure = { error: err };
       await this.close();
@@ -287,13 +382,23 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
       this.#batches ??= this.#ino.batches();
       const pending = this.#nextBatch ??= this.#batches.next();
       // Timers run only while a consumer waits here: the rename timer while a MOVED_FROM waits for
-      // its partner, the settle timer while events are held (until they are due).
+      // its partner, the settle timer while events are held (until they are due), the poll timer
+      // while a tree is polled.
       const moves = this.#tree.holdsMoves;
       let wait = moves ? RENAME_WAIT_MS : Infinity;
       if (this.#settler !== undefined && this.#settler.held > 0) {
         const left = this.#settler.due - performance.now();
         if (left <= 0) {
           this.#flushSettled();
+          continue;
+        }
+        wait = Math.min(wait, Math.ceil(left), MAX_TIMER_MS);
+      }
+      const due = this.#poller.due; // Infinity unless something is polled: then nothing more is done
+      if (due !== Infinity) {
+        const left = due - performance.now();
+        if (left <= 0) {
+          this.#poll();
           continue;
         }
         wait = Math.min(wait, Math.ceil(left), MAX_TIMER_MS);
@@ -306,7 +411,7 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
         if (!this.#closed) this.#failure = { error: err }, await this.close();
         continue;
       }
-      if (result === undefined) { // a timer ran out (the settle timer: the loop flushes what is due)
+      if (result === undefined) { // a timer ran out (settle, poll: the loop does what is due)
         if (moves && wait === RENAME_WAIT_MS) { // the partner of a held MOVED_FROM did not come: moved out
           this.#now = performance.now();
           this.#tree.flushMoves();
@@ -369,10 +474,21 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.#settled.length = 0;
   }
 
-  /** A sync point goes into the output after every event before it (settle: held ones flushed first). */
+  /**
+   * A sync point goes into the output after every event before it: with `poll`, those of a walk
+   * begun after the `sync()` call; with `settle`, the held ones, flushed.
+   */
   #deliverSync(point: SyncPoint): void {
+    if (this.#poller.polling) this.#poll(point.at);
     if (this.#settler !== undefined) this.#flushSettled();
     this.#out.push(point);
+  }
+
+  /** A `poll` walk (for a sync, only if none began after `since`): its events enter #sink. */
+  #poll(since?: number): void {
+    if (this.#settler !== undefined) this.#now = performance.now();
+    if (since === undefined) this.#poller.poll();
+    else this.#poller.pollSince(since);
   }
 
   // ---- sync points ----
@@ -383,7 +499,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
    * rename that raced the sync: RenamePairing tells them apart by the end of the next batch.
    */
   #syncReached(point: SyncPoint): void {
-    if (this.#tree.holdsMoves) this.#heldSyncs.push({ point, batches: 0 });
+    // With `poll`, at the end of the batch: the walk comes after the records read with the mark.
+    if (this.#tree.holdsMoves || this.#poller.polling) this.#heldSyncs.push({ point, batches: 0 });
     else this.#deliverSync(point);
   }
 
@@ -436,9 +553,13 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
         this.#failSyncs(err);
       }
     }
-    if (!this.#rescan) return;
+    if (!this.#rescan) {
+      this.#lost = true;
+      return;
+    }
     const start = performance.now();
     this.#tree.rescan();
+    this.#poller.rescanned(); // mounts that came or went meanwhile
     this.#stats.rescans++;
     this.#stats.lastRescanMs = performance.now() - start;
   }

@@ -14,6 +14,11 @@ status=0
 if [ "${NOTIQ_BROWSER:-1}" != 0 ]; then
   bash tests/browser/setup.sh || echo "(browser set-up failed: the browser test will skip)"
 fi
+# The FUSE tests need Debian's bindfs: setup.sh apt-installs it (as root, or with sudo).
+# NOTIQ_FUSE=0 skips both the install and the tests.
+if [ "${NOTIQ_FUSE:-1}" != 0 ]; then
+  bash tests/fuse/setup.sh || echo "(bindfs set-up failed: the FUSE tests will skip)"
+fi
 echo "== deno lint, deno fmt --check"
 deno lint -q || status=1
 deno fmt --check -q || status=1

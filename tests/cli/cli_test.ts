@@ -114,6 +114,40 @@ describe("cli.ts watch", () => {
     assert.equal(r.stderr, 'notiq: --settle needs a number of milliseconds, 0 or more, got "soon"\n');
   });
 
+  it("a tree on a file system that gives no events: a warning line on stderr; --poll MS walks it", async () => {
+    const r = run(["watch", "--no-recursive", "-q", "--timeout", "0.5", "/proc"]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /^notiq: warning: "\/proc" is on proc, .*--poll \[MS\] on the command line.*\n$/);
+    let child: ReturnType<typeof spawn> | undefined;
+    try {
+      const { lines, code, stderr } = await session(
+        ["watch", "--poll", "100", "--no-recursive", "-e", "create", "/proc"],
+        () => child = spawn("sleep", ["30"], { stdio: "ignore" }),
+        (lines) => lines.includes(`create /proc/${child?.pid}/`),
+      );
+      assert.ok(lines.every((l) => l.startsWith("create /proc/")), lines.join("\n"));
+      assert.equal(code, 0, stderr);
+      assert.ok(!stderr.includes("warning"), stderr);
+    } finally {
+      child?.kill();
+    }
+  });
+
+  it("--poll takes MS only as a number after it or --poll=MS; else nothing is polled here, and no warning", () => {
+    const dir = tempDir();
+    try {
+      const r = run(["watch", "--poll", "--timeout", "0.5", dir]); // --poll before a flag: poll: true
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stderr, `Watching ${dir} (1 watch); Ctrl-C to stop\n`);
+      const bad = run(["watch", "--poll=soon", dir]);
+      assert.equal(bad.status, 1);
+      assert.equal(bad.stderr, 'notiq: --poll needs a number of milliseconds above 0, or nothing, got "soon"\n');
+    } finally {
+      removeDir(dir);
+    }
+  });
+
   it("--timeout exits 2 when nothing happens, with nothing on stdout", () => {
     const dir = tempDir();
     try {
@@ -193,6 +227,7 @@ describe("cli.ts watch", () => {
         "--quiet",
         "--follow-symlinks",
         "--settle",
+        "--poll [MS]",
         "--help",
       ]
     ) {
