@@ -5,15 +5,17 @@
  *
  * How a source reads its fd:
  * - A multishot read (`IORING_OP_READ_MULTISHOT`, Linux 6.7) runs as task work on this thread
- *   whenever the fd becomes readable — on the way back to user space from any system call or
- *   interrupt, even while JavaScript spins — and reads into a buffer we provide, consumed piece by
- *   piece (`IOU_PBUF_RING_INC`, Linux 6.12): each read lands right after the previous one, so a
- *   region fills as one contiguous run of whole records, parsed in place.
+ *   whenever the fd becomes readable and reads into a buffer we provide, consumed piece by piece
+ *   (`IOU_PBUF_RING_INC`, Linux 6.12): each read lands right after the previous one, so a region
+ *   fills as one contiguous run of whole records, parsed in place. The ring is COOP_TASKRUN (see
+ *   queue/io_uring.ts): while JavaScript runs, a read takes what arrived since the last timer tick
+ *   or system call; while the thread sleeps, each arrival wakes it and is read at once.
  * - A read ends when the rest of its region is too small for the next record (inotify: EINVAL,
- *   a notification pipe: ENOBUFS, an exactly full region: ENOBUFS); rewriting a buffer the kernel
- *   may pick would race with it (it writes `addr` and `len` back into our memory as it consumes).
- *   So each source has two regions (half its capacity each), each the only buffer of its own
- *   buffer group, and a group's buffer is rewritten only while no request uses that group.
+ *   a notification pipe: ENOBUFS, also for its 8-byte LOSS record; an exactly full region:
+ *   ENOBUFS); rewriting a buffer the kernel may pick would race with it (it writes `addr` and `len`
+ *   back into our memory as it consumes). So each source has two regions (half its capacity each),
+ *   each the only buffer of its own buffer group, and a group's buffer is rewritten only while no
+ *   request uses that group.
  * - The read of one region is hard-linked (`IOSQE_IO_HARDLINK`) to a read of the other, free
  *   region: when the first ends at its region's end, the kernel starts the second by itself, so a
  *   busy thread has both regions to fill, not one. Once the consumer frees the first region, the
@@ -25,6 +27,14 @@
  *   the pages touched stay few and a burst finds the whole capacity free.
  * - How far a region is filled is read from its buffer's `len`, which the kernel updates after each
  *   read: completions only say that something happened (and when a read ended).
+ * - Each read that finds records posts one completion; a multishot read whose completion finds the
+ *   completion queue (65,536 entries) full ends. So from the source's first `next()` until
+ *   {@linkcode Source.pause} (the consumer's loop ended) or close, completions are reaped even
+ *   while the consumer awaits something else: an eventfd read stays pending on the runtime's pool
+ *   (re-armed at most every 8 ms then, so a trickle of events costs no turn of the event loop
+ *   each), which also keeps the process alive, as an iteration in progress should. Only while the
+ *   thread is blocked (a synchronous system call, a loop that makes system calls) do completions
+ *   pile up: at least one record each.
  * - With both regions unread, nothing reads: the kernel queue fills behind us, then reports its
  *   own loss in band (IN_Q_OVERFLOW, watch_queue's LOSS record) — loss is never silent.
  * - `readSize` is not used: a read takes what the fd has, up to the room left in its region.
@@ -48,7 +58,8 @@ const CLOSE_ROUNDS = 8;
 export interface UringSourcesOptions {
   /**
    * Completion queue entries of the thread's io_uring, a power of 2 up to 65,536 (the default).
-   * A busy thread's completions pile up there: each holds at least one record.
+   * A blocked thread's completions pile up there, one per read (a busy thread's, one per timer
+   * tick): each holds at least one record.
    */
   cqEntries?: number;
   /**
@@ -198,12 +209,17 @@ class Half {
     const entry = this.group.entry, { address, size } = this.region;
     // len 0: the kernel used the buffer up and moved its head past it (or we never published one)
     const publish = entry.getUint32(8, true) === 0;
-    entry.setUint32(0, address % 2 ** 32, true);
-    entry.setUint32(4, Math.floor(address / 2 ** 32), true);
-    entry.setUint32(8, size, true);
+    this.#point(address, size);
     entry.setUint16(12, 0, true); // bid
     if (publish) entry.setUint16(14, this.group.tail = (this.group.tail + 1) & 0xffff, true); // after the fields
     this.read = 0;
+  }
+
+  #point(address: number, len: number): void {
+    const entry = this.group.entry;
+    entry.setUint32(0, address % 2 ** 32, true);
+    entry.setUint32(4, Math.floor(address / 2 ** 32), true);
+    entry.setUint32(8, len, true);
   }
 }
 
@@ -235,6 +251,8 @@ class UringSource implements Source {
   #closed = false;
   #nexting = false;
   #wake?: () => void;
+  /** Between the first `next()` and `pause()`: the thread's io_uring keeps reaping completions. */
+  #iterating = false;
 
   constructor(thread: Thread, fd: number, options: SourceOptions) {
     const { capacity, minRead } = options;
@@ -253,10 +271,20 @@ class UringSource implements Source {
     this.#nexting = true;
     try {
       this.#giveBack(consumed);
+      if (!this.#iterating) {
+        this.#iterating = true;
+        this.#thread.ring.keep();
+      }
       return await this.#next();
     } finally {
       this.#nexting = false;
     }
+  }
+
+  pause(): void {
+    if (!this.#iterating) return;
+    this.#iterating = false;
+    this.#thread.ring.unkeep();
   }
 
   async #next(): Promise<Run | undefined> {
@@ -274,6 +302,7 @@ class UringSource implements Source {
         this.#handed = this.#fifo[0];
         this.#handedStart = run.start;
         this.#handedEnd = run.end;
+        ring.wait(); // completions are reaped while the consumer is away
         return run;
       }
       if (this.#error) throw this.#error;
@@ -286,6 +315,7 @@ class UringSource implements Source {
     if (this.#closed) return;
     this.#closed = true;
     this.#wake?.();
+    this.pause();
     const ring = this.#thread.ring;
     // Cancelling a read starts the one linked behind it: cancel again until none is left.
     for (let round = 0; this.#requests.size > 0 && round < CLOSE_ROUNDS; round++) {
