@@ -10,6 +10,12 @@
  *   fills as one contiguous run of whole records, parsed in place. The ring is COOP_TASKRUN (see
  *   queue/io_uring.ts): while JavaScript runs, a read takes what arrived since the last timer tick
  *   or system call; while the thread sleeps, each arrival wakes it and is read at once.
+ * - Before the first read is armed, what the kernel queue already holds (a backlog made before
+ *   the first `next()`) is read here with read(2), at most `readSize` bytes per `next()`, into the
+ *   start of a region while the consumer keeps up (the same pages, warm, each time); the
+ *   multishot read is armed once a read(2) leaves the queue empty (it had less than a read's
+ *   worth), continuing in that region. Until then the backlog waits in the kernel queue, as it did
+ *   before the first `next()`.
  * - A read ends when the rest of its region is too small for the next record (inotify: EINVAL,
  *   a notification pipe: ENOBUFS, also for its 8-byte LOSS record; an exactly full region:
  *   ENOBUFS); rewriting a buffer the kernel may pick would race with it (it writes `addr` and `len`
@@ -37,7 +43,6 @@
  *   pile up: at least one record each.
  * - With both regions unread, nothing reads: the kernel queue fills behind us, then reports its
  *   own loss in band (IN_Q_OVERFLOW, watch_queue's LOSS record) — loss is never silent.
- * - `readSize` is not used: a read takes what the fd has, up to the room left in its region.
  * - The fd must stay open until {@linkcode Source.close} returns; a read holds its own reference
  *   to the file, so closing the fd first would not stop it.
  *
@@ -215,6 +220,16 @@ class Half {
     this.read = 0;
   }
 
+  /**
+   * Moves the buffer past `n` bytes read into it on this thread, as the kernel does after its own
+   * reads. Only while no request uses the group, and never to `len` 0 (which the kernel takes for
+   * a buffer it used up).
+   */
+  advance(n: number): void {
+    const at = this.written + n;
+    this.#point(this.region.address + at, this.region.size - at);
+  }
+
   #point(address: number, len: number): void {
     const entry = this.group.entry;
     entry.setUint32(0, address % 2 ** 32, true);
@@ -238,12 +253,15 @@ class UringSource implements Source {
   readonly #thread: Thread;
   readonly #fd: number;
   readonly #regionSize: number;
+  readonly #readSize: number;
   readonly #minRead: number;
   readonly #switchAt: number;
   #halves?: [Half, Half];
   /** Regions with records to consume or being read into, oldest first. */
   #fifo: Half[] = [];
   readonly #requests = new Map<number, Request>();
+  /** The kernel's reads were submitted once: the backlog was read here (see the module's comment). */
+  #armed = false;
   #handed?: Half;
   #handedStart = 0;
   #handedEnd = 0;
@@ -255,13 +273,17 @@ class UringSource implements Source {
   #iterating = false;
 
   constructor(thread: Thread, fd: number, options: SourceOptions) {
-    const { capacity, minRead } = options;
+    const { capacity, readSize, minRead } = options;
     if (!(Number.isInteger(capacity) && capacity > 0)) throw new RangeError(`Cannot open source: capacity ${capacity}`);
     if (!(Number.isInteger(minRead) && minRead > 0)) throw new RangeError(`Cannot open source: minRead ${minRead}`);
+    if (!(Number.isInteger(readSize) && readSize >= minRead)) {
+      throw new RangeError(`Cannot open source: readSize ${readSize}`);
+    }
     this.#thread = thread;
     this.#fd = fd;
     this.#minRead = minRead;
     this.#regionSize = Math.ceil(Math.max(Math.ceil(capacity / 2), 2 * minRead) / PAGE) * PAGE;
+    this.#readSize = Math.min(readSize, this.#regionSize - 1);
     this.#switchAt = Math.min(thread.switchAt, this.#regionSize / 4);
   }
 
@@ -292,7 +314,11 @@ class UringSource implements Source {
     for (;;) {
       try {
         ring.reap();
-        if (!this.#closed && !this.#error) this.#policy(this.#halves ??= this.#allocate());
+        if (!this.#closed && !this.#error) {
+          const halves = this.#halves ??= this.#allocate();
+          if (this.#armed) this.#policy(halves);
+          else this.#readHere(halves);
+        }
       } catch (err) {
         this.#error ??= err as Error;
       }
@@ -302,7 +328,7 @@ class UringSource implements Source {
         this.#handed = this.#fifo[0];
         this.#handedStart = run.start;
         this.#handedEnd = run.end;
-        ring.wait(); // completions are reaped while the consumer is away
+        if (this.#armed) ring.wait(); // completions are reaped while the consumer is away
         return run;
       }
       if (this.#error) throw this.#error;
@@ -364,6 +390,38 @@ class UringSource implements Source {
     if (fifo.length === 0) return undefined;
     const half = fifo[0], end = half.written;
     return half.read < end ? { bytes: half.region.bytes, start: half.read, end } : undefined;
+  }
+
+  /**
+   * Before the kernel's reads are armed: reads what the kernel queue holds with one read(2) into
+   * the first region (from its start once consumed, so the same pages serve every read), and arms
+   * the kernel's reads once the queue is left empty or the region has no room for a read.
+   */
+  #readHere(halves: [Half, Half]): void {
+    this.#run(); // drops a consumed region: it starts over
+    const half = halves[0], sys = this.#thread.sys;
+    if (!half.queued) {
+      half.reset();
+      half.queued = true;
+      this.#fifo.push(half);
+    }
+    const room = Math.min(this.#readSize, half.left - 1); // never to len 0 (see advance())
+    let n = -1;
+    if (room >= this.#minRead) {
+      const at = half.written;
+      while ((n = sys.read(this.#fd, half.region.bytes.subarray(at, at + room))) === -1) {
+        const errno = sys.errno();
+        if (errno === ERRNO.EAGAIN) break;
+        if (errno !== ERRNO.EINTR) throw new SyscallError(errno, "read");
+      }
+      if (n === 0) throw new Error(`Cannot read fd ${this.#fd}: end of file`);
+      if (n > 0) half.advance(n);
+    }
+    // What is left in the queue would have fitted in the room left: it is empty (as of this read).
+    if (n === -1 || room - n >= this.#minRead) {
+      this.#armed = true;
+      this.#policy(halves);
+    }
   }
 
   /** Submits the reads the state calls for (see the module's comment). */

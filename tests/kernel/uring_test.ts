@@ -270,6 +270,38 @@ describe("io_uring Source", { skip }, () => {
     },
   );
 
+  it("reads a backlog queued before the first next() on this thread, one read's worth per next(), in order", async () => {
+    const dir = tempDir();
+    const fd = watch(dir, IN.CREATE);
+    const readSize = 4096;
+    const source = openSource(fd, { ...INOTIFY, readSize });
+    const all = Array.from({ length: 2000 }, (_, i) => `f${String(i).padStart(4, "0")}`); // 32-byte records
+    try {
+      for (const name of all) writeFileSync(`${dir}/${name}`, "");
+      const seen: string[] = [];
+      const runs: number[] = [];
+      const cursors = new Map<Uint8Array, InotifyCursor>();
+      while (seen.length < all.length + 1) {
+        const run = await deadline(source.next(), 5000, `records after ${seen.length}`);
+        assert.ok(run);
+        runs.push(run.end - run.start);
+        let cursor = cursors.get(run.bytes);
+        if (!cursor) cursors.set(run.bytes, cursor = new InotifyCursor(run.bytes));
+        cursor.reset(run.end, run.start);
+        while (cursor.next()) seen.push(cursor.name);
+        // The backlog is read: what comes now is read by the kernel
+        if (seen.length === all.length) writeFileSync(`${dir}/after`, "");
+      }
+      assert.deepEqual(seen, [...all, "after"]);
+      // A read(2) per next() while the backlog lasts (the kernel's first read would take it all)
+      assert.deepEqual(runs.slice(0, 15), Array(15).fill(readSize));
+    } finally {
+      source.close();
+      sys.close(fd);
+      removeDir(dir);
+    }
+  });
+
   it("gives the kernel's Q_OVERFLOW, after what fit, to a consumer that stopped consuming", {
     skip: canSetSysctl() ? false : "needs root to lower fs.inotify.max_queued_events",
   }, async () => {
