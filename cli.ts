@@ -1,4 +1,4 @@
-#!/usr/bin/env bun
+#!/usr/bin/env -S node --disable-warning=ExperimentalWarning
 /**
  * The notiq command line: `watch` prints events as they happen (like `inotifywait -m -r`),
  * `stats` counts them per path and kind (like `inotifywatch`), `keys` prints keyring notifications
@@ -8,14 +8,19 @@
  * ```sh
  * deno run --allow-ffi --allow-read cli.ts watch [options] PATH...
  * bun cli.ts watch [options] PATH...
+ * node --experimental-ffi cli.ts watch [options] PATH...   # or ./cli.ts; npm's `notiq` command
  * ```
+ *
+ * The shebang runs Node without `--experimental-ffi`, which Node 24 (koffi) refuses and Node 26.12
+ * no longer needs; the first Node 26 releases need it given on the command line. Node's
+ * ExperimentalWarning about node:ffi would be a line on stderr that is not ours: it is turned off.
  *
  * Only events go to stdout; messages go to stderr as one line. Exit status: 0 on Ctrl-C or when
  * done, 1 on an error (a missing path, the watch limit), 2 when `--timeout` passed without an event.
  *
  * @module
  */
-import { basename, matchesGlob } from "node:path";
+import { basename } from "node:path";
 import process from "node:process";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
@@ -183,7 +188,31 @@ function kinds(values: Record<string, unknown>): WatchEventKind[] | undefined {
 function excluder(values: Record<string, unknown>): ((path: string) => boolean) | undefined {
   const globs = values.exclude as string[] | undefined;
   if (!globs?.length) return undefined;
-  return (path) => globs.some((g) => (g.includes("/") ? matchesGlob(path, g) : matchesGlob(basename(path), g)));
+  const patterns = globs.map((g) => ({ whole: g.includes("/"), regex: globToRegExp(g) }));
+  return (path) => patterns.some(({ whole, regex }) => regex.test(whole ? path : basename(path)));
+}
+
+/**
+ * A shell glob as a RegExp: `*` and `?` within a name, `**` across names, `[...]` a class.
+ * (node:path's matchesGlob reads an environment variable in Deno, so it needs --allow-env.)
+ */
+function globToRegExp(glob: string): RegExp {
+  let out = "";
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === "*" && glob[i + 1] === "*") {
+      out += glob[i + 2] === "/" ? "(?:.*/)?" : ".*";
+      i += glob[i + 2] === "/" ? 2 : 1;
+    } else if (c === "*") out += "[^/]*";
+    else if (c === "?") out += "[^/]";
+    else if (c === "[" && glob.indexOf("]", i + 2) !== -1) {
+      const end = glob.indexOf("]", i + 2);
+      const body = glob.slice(i + 1, end);
+      out += `[${body.startsWith("!") ? "^" + body.slice(1) : body}]`;
+      i = end;
+    } else out += c.replace(/[.+^${}()|\\]/g, "\\$&");
+  }
+  return new RegExp(`^${out}$`);
 }
 
 function seconds(values: Record<string, unknown>): number | undefined {
@@ -368,10 +397,15 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
   const ids = (args.length ? args : ["@s"]).map(keyArg);
   if (ids.length > 255) throw new UsageError("at most 255 keys can be watched at once");
   const json = values.json as boolean;
-  using queue = new WatchQueue({ size });
-  if (subtypes) queue.setFilter([{ type: WATCH_TYPE.KEY_NOTIFY, subtypes }]);
+  const queue = new WatchQueue({ size }); // closed by hand: Node 22 does not parse `using`
   const live = new Set<number>();
-  ids.forEach((id, i) => (queue.watchKey(id, i + 1), live.add(i + 1)));
+  try {
+    if (subtypes) queue.setFilter([{ type: WATCH_TYPE.KEY_NOTIFY, subtypes }]);
+    ids.forEach((id, i) => (queue.watchKey(id, i + 1), live.add(i + 1)));
+  } catch (err) {
+    queue.close();
+    throw err;
+  }
   const stop = () => queue.close();
   process.on("SIGINT", stop);
   process.on("SIGTERM", stop);
@@ -421,6 +455,7 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
     clearTimeout(timer);
     process.off("SIGINT", stop);
     process.off("SIGTERM", stop);
+    queue.close();
   }
   return timedOut ? EXIT_TIMEOUT : EXIT_OK;
 }
@@ -428,7 +463,7 @@ async function runKeys(values: Record<string, unknown>, args: string[]): Promise
 function help(name?: string): string {
   if (name === undefined || !COMMANDS[name]) {
     return [
-      "notiq: Linux inotify for Deno and Bun",
+      "notiq: Linux inotify for Deno, Bun and Node",
       "",
       "usage: cli.ts COMMAND [options] ARGS...",
       "",

@@ -4,6 +4,7 @@
  * and when some do not, is the loss signalled?
  *
  * deno run -A bench/blocked_bench.ts      bun bench/blocked_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/blocked_bench.ts   (node:ffi; node24 in place of node26: koffi)
  *
  * Not mitata: a pass/fail count per run, medians over RUNS.
  *

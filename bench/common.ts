@@ -6,7 +6,7 @@
  * @module
  */
 import { spawnSync } from "node:child_process";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import process from "node:process";
@@ -38,13 +38,28 @@ export const QUICK = process.env.BENCH_QUICK === "1";
 /** BENCH_JSON=1: one JSON document on stdout instead of tables. */
 export const JSON_OUT = process.env.BENCH_JSON === "1";
 /** The runtime we run in. */
-export const RUNTIME: "deno" | "bun" = "Deno" in globalThis ? "deno" : "bun";
+export const RUNTIME: "deno" | "bun" | "node" = "Deno" in globalThis ? "deno" : "Bun" in globalThis ? "bun" : "node";
 
-/** "deno 2.9.6" or "bun 1.4.5". */
+/** Node's major version ("26"), or "" under Deno and Bun (which have a process.versions.node of their own). */
+const NODE_MAJOR = RUNTIME === "node" ? process.versions.node.split(".")[0] : "";
+
+/**
+ * The runtime as subject names carry it: "Deno", "Bun", "Node 26" — "chokidar (Node 26)" is
+ * chokidar in this process; "node:fs.watch (Node 20.20.2)" is the child process's Node.
+ */
+export const RUNTIME_LABEL: string = RUNTIME === "deno" ? "Deno" : RUNTIME === "bun" ? "Bun" : `Node ${NODE_MAJOR}`;
+
+/**
+ * "deno 2.9.6 (v8 ...)", "bun 1.4.5", or "node 26.12.1 (v8 ..., node:ffi)" /
+ * "node 24.22.3 (v8 ..., koffi 3.3.4)": Node's FFI is the one ffi/load.ts picks.
+ */
 export function runtimeVersion(): string {
   // deno-lint-ignore no-explicit-any
   const g = globalThis as any;
-  return RUNTIME === "deno" ? `deno ${g.Deno.version.deno} (v8 ${g.Deno.version.v8})` : `bun ${g.Bun.version}`;
+  if (RUNTIME === "deno") return `deno ${g.Deno.version.deno} (v8 ${g.Deno.version.v8})`;
+  if (RUNTIME === "bun") return `bun ${g.Bun.version}`;
+  const ffi = process.getBuiltinModule?.("node:ffi") ? "node:ffi" : `koffi ${installed("koffi")}`;
+  return `node ${process.versions.node} (v8 ${process.versions.v8}, ${ffi})`;
 }
 
 /** A notiq reader to measure: its label in subject names, and the environment that selects it. */
@@ -163,12 +178,20 @@ process.on("exit", () => {
 
 const ROOT = dirname(here);
 
-/** The command that ran this bench, as a reader would type it at the repository's root. */
+/**
+ * The command that ran this bench, as a reader would type it at the repository's root. Node: the
+ * project's Node (node_modules/node26/bin/node) by that path, another as `node`; its flags but
+ * --disable-warning (which changes no figure).
+ */
 export function commandLine(): string {
   const script = relative(ROOT, process.argv[1] ?? "");
   const env = ["BENCH_QUICK", "BENCH_READERS", "NOTIQ_READER"].filter((k) => process.env[k])
     .map((k) => `${k}=${process.env[k]}`);
-  return [...env, RUNTIME === "deno" ? `deno run -A ${script}` : `bun ${script}`].join(" ");
+  if (RUNTIME === "deno") return [...env, `deno run -A ${script}`].join(" ");
+  if (RUNTIME === "bun") return [...env, `bun ${script}`].join(" ");
+  const own = /\/node_modules\/(node\d+)\/bin\/node$/.exec(process.execPath)?.[1];
+  const flags = process.execArgv.filter((a) => !a.startsWith("--disable-warning"));
+  return [...env, own ? `node_modules/${own}/bin/node` : "node", ...flags, script].join(" ");
 }
 
 /** What machine this is: CPU model and count, memory, and whether it runs under a hypervisor. */
@@ -187,15 +210,21 @@ export function machine(): { arch: string; cpu: string; cpus: number; memoryGiB:
 let nodeFound: { path: string; version: string } | undefined | null = null;
 
 /**
- * The first real Node on PATH and its version ("20.20.2"), or undefined. Real: Deno puts a `node`
- * of its own on its children's PATH (node_compat_bin), and runs itself for a bare "node" that is
- * not on PATH.
+ * The first real Node on PATH outside node_modules and its version ("20.20.2"), or undefined.
+ * Real: Deno puts a `node` of its own on its children's PATH (node_compat_bin), and runs itself
+ * for a bare "node" that is not on PATH. Outside node_modules: node_modules/.bin/node (first on
+ * PATH in bench/run.sh) is the project's Node 24, whose benches are a run of their own.
  */
 export function findNode(): { path: string; version: string } | undefined {
   if (nodeFound !== null) return nodeFound;
   nodeFound = undefined;
   for (const dir of (process.env.PATH ?? "").split(":")) {
     const path = join(dir, "node");
+    try {
+      if (realpathSync(path).includes("/node_modules/")) continue;
+    } catch {
+      continue; // no such file
+    }
     const r = spawnSync(path, ["-p", "globalThis.Deno || globalThis.Bun ? '' : process.versions.node"], {
       encoding: "utf8",
     });

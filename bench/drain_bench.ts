@@ -4,6 +4,7 @@
  * watcher, Node's fs.watch, and a C reader?
  *
  * deno run -A bench/drain_bench.ts      bun bench/drain_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/drain_bench.ts   (node:ffi; node24 in place of node26: koffi)
  *
  * Not mitata: one drain is a one-shot of ~100k events that needs fresh kernel state; each subject
  * runs RUNS times, round-robin, and the table shows medians.

@@ -5,6 +5,7 @@
  * and C?
  *
  * deno run -A bench/fresh_bench.ts      bun bench/fresh_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1, BENCH_READERS)
+ * node_modules/node26/bin/node bench/fresh_bench.ts   (node:ffi; node24 in place of node26: koffi)
  *
  * Every sample is a process of its own, and the watch its first call: notiq in this file again
  * (FRESH_CHILD set), the peers in bench/peers.js (under Node too), C in bench/c/watch_tree.c. The

@@ -4,6 +4,7 @@
  * and C? notiq's must be 0: its reader parks (this check was a test; timing belongs here).
  *
  * deno run -A bench/idle_bench.ts      bun bench/idle_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/idle_bench.ts   (node:ffi)
  *
  * Each subject runs in a process of its own, so the CPU counted is its own: notiq and the baseline
  * in this file again (IDLE_CHILD set), the peers in bench/peers.js (under Node too), C in

@@ -5,6 +5,7 @@
  * IN_CREATE), and ordinary writes (writeFileSync of a new file: CREATE, MODIFY, CLOSE_WRITE).
  *
  * deno run -A bench/latency_bench.ts      bun bench/latency_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/latency_bench.ts   (node:ffi; node24 in place of node26: koffi)
  *
  * Not mitata: each sample is one event's round trip through threads and the event loop, which
  * mitata's batching would hide; the table shows percentiles of ITER samples, medians over RUNS.
@@ -23,7 +24,7 @@ const WARMUP = QUICK ? 10 : 100;
 const RUNS = QUICK ? 1 : 3;
 // @parcel/watcher holds each event ~50 ms (it waits for quiet): a tenth of the iterations keeps its run in seconds.
 const SLOW_ITER = ITER / 10, SLOW_WARMUP = WARMUP / 10;
-const SLOW = new Set(["@parcel/watcher (Deno)", "@parcel/watcher (Bun)"]);
+const slow = (name: string) => name.startsWith("@parcel/watcher");
 
 header(`latency: make a file in a watched dir, then wait for its event; ${ITER} iterations`, [
   "symlink(2): time from before symlink(2) (a new distinct name each time) to the consumer holding its event (notiq: IN_CREATE)",
@@ -97,8 +98,7 @@ for (const workload of ["symlink(2)", "writeFileSync"] as const) {
     name: p.name,
     measured,
     peer: true,
-    run: () =>
-      p.run<Result>(workload === "symlink(2)" ? "latency" : "writes", SLOW.has(p.name) ? slowOptions : options),
+    run: () => p.run<Result>(workload === "symlink(2)" ? "latency" : "writes", slow(p.name) ? slowOptions : options),
   })));
   if (exe) {
     subjects.push({ name: "C reader (poll + read)", measured, run: () => cReader(exe, "", workload) });

@@ -90,12 +90,15 @@ export function cpuSeconds() {
 }
 
 /**
- * A command line that runs `script` again in this runtime (Deno needs `run -A`; Node and Bun take the file).
+ * A command line that runs `script` again in this runtime (Deno needs `run -A`; Bun takes the
+ * file; Node takes it after this process's flags, e.g. --experimental-ffi).
  * @param {string} script
  * @returns {[string, string[]]}
  */
 export function selfCommand(script) {
-  return "Deno" in globalThis ? [process.execPath, ["run", "-A", script]] : [process.execPath, [script]];
+  if ("Deno" in globalThis) return [process.execPath, ["run", "-A", script]];
+  if ("Bun" in globalThis) return [process.execPath, [script]];
+  return [process.execPath, [...process.execArgv, script]];
 }
 
 /**

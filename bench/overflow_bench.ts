@@ -4,6 +4,7 @@
  * the events went missing), never silent?
  *
  * deno run -A bench/overflow_bench.ts      bun bench/overflow_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/overflow_bench.ts   (node:ffi)
  *
  * Proof of "never silent": the events are symlinks f0000000, f0000001, ... made in order by one
  * process, and inotify keeps their order. So every missing name shows up as a gap in the

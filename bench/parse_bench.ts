@@ -3,6 +3,7 @@
  * as kept objects and through a plain `for await` — and how far is that from C over the same bytes?
  *
  * deno run -A bench/parse_bench.ts      bun bench/parse_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/parse_bench.ts   (node:ffi)
  *
  * @module
  */

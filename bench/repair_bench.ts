@@ -3,6 +3,7 @@
  * state, for trees of 1,000 and 10,000 files — and is the repaired state right?
  *
  * deno run -A bench/repair_bench.ts      bun bench/repair_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/repair_bench.ts   (node:ffi)
  *
  * No sysctl is changed (other benches depend on fs.inotify.max_queued_events): the overflow is
  * forced with a tiny ring. The consumer is iterating, so the reader thread drains the kernel queue

@@ -4,6 +4,7 @@
  * peak and at the end (target: the end within 20 MiB of the start).
  *
  * deno run -A bench/ring_memory_bench.ts      bun bench/ring_memory_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1, BENCH_READERS)
+ * node_modules/node26/bin/node bench/ring_memory_bench.ts   (node:ffi)
  *
  * Each run is a process of its own (this file again, RINGS_CHILD set), so the RSS is the cycles'
  * alone; runs one at a time, medians.

@@ -4,6 +4,7 @@
  * a real burst through `watch()` with `settle` and without?
  *
  * deno run -A bench/settle_bench.ts      bun bench/settle_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/settle_bench.ts   (node:ffi)
  *
  * The heap is measured in a child process of the same runtime (a fresh heap, a forced GC before and
  * after: Deno is started with --v8-flags=--expose-gc, Bun calls Bun.gc(true)).
@@ -101,7 +102,7 @@ function forceGc(): void {
   const g = globalThis as any;
   if (RUNTIME === "bun") g.Bun.gc(true);
   else if (typeof g.gc === "function") g.gc();
-  else throw new Error("no gc(): run Deno with --v8-flags=--expose-gc");
+  else throw new Error("no gc(): run Deno with --v8-flags=--expose-gc, Node with --expose-gc");
 }
 
 /** Heap bytes a Settler holds for `paths` pending paths of one kind of event (the events made on the fly). */
@@ -192,7 +193,9 @@ const table: Record<string, string | number>[] = rows.map((name) => {
 const PATHS = QUICK ? 10_000 : 100_000;
 const self = RUNTIME === "deno"
   ? [process.execPath, ["run", "-A", "--v8-flags=--expose-gc", import.meta.filename!]] as const
-  : [process.execPath, [import.meta.filename!]] as const;
+  : RUNTIME === "bun"
+  ? [process.execPath, [import.meta.filename!]] as const
+  : [process.execPath, [...process.execArgv, "--expose-gc", import.meta.filename!]] as const;
 const held: Record<string, string | number>[] = [];
 for (const kind of ["create", "modify"]) {
   const { bytes } = await runJson<{ bytes: number }>(self[0], [...self[1], "--held", kind, PATHS]);

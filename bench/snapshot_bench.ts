@@ -4,6 +4,7 @@
  * (Target: each within 2x the C walk.)
  *
  * deno run -A bench/snapshot_bench.ts      bun bench/snapshot_bench.ts      (BENCH_QUICK=1, BENCH_JSON=1)
+ * node_modules/node26/bin/node bench/snapshot_bench.ts   (node:ffi)
  *
  * The tree (root/dN/eNN/fileNNN.txt: 10 x 100 directories of 100 files, sizes 0-99 bytes) is made
  * once on /dev/shm, outside anything timed. Two snapshots are written of it: `before`, then 1% of

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { findNode, installed, note, PEERS_SCRIPT, runJson, RUNTIME, selfCommand } from "./common.ts";
+import { findNode, installed, note, PEERS_SCRIPT, runJson, RUNTIME, RUNTIME_LABEL, selfCommand } from "./common.ts";
 import { WORKLOADS } from "./measure.js";
 import { loadPeer } from "./peers.js";
 
@@ -32,7 +32,7 @@ const OWN_PEERS = RUNTIME === "deno"
 export async function peers(where: "this process" | "own process"): Promise<PeerRunner[]> {
   const runners: PeerRunner[] = [];
   for (const peer of OWN_PEERS) {
-    const name = peer === "Deno.watchFs" ? peer : `${peer} (${RUNTIME === "deno" ? "Deno" : "Bun"})`;
+    const name = peer === "Deno.watchFs" ? peer : `${peer} (${RUNTIME_LABEL})`;
     if (where === "own process") {
       const [cmd, args] = selfCommand(PEERS_SCRIPT);
       runners.push({
@@ -74,7 +74,10 @@ export function peerNotes(): string[] {
     " out batches, and waits 50 ms for quiet when the last batch was under 0.5 s ago; it skips IN_Q_OVERFLOW silently",
     RUNTIME === "deno"
       ? "node:fs.watch (Deno) is built on Deno.watchFs: its loss flag (rescan) reaches the listener as a plain change of the directory"
-      : "node:fs.watch (Bun): Bun's own implementation",
+      : RUNTIME === "bun"
+      ? "node:fs.watch (Bun): Bun's own implementation"
+      : `node:fs.watch (${RUNTIME_LABEL}): Node's own, in this process: libuv reads inotify on the event loop (no thread)`,
+    ...(RUNTIME === "deno" ? [] : [`no Deno.watchFs row: it is Deno's own API, and this runs under ${RUNTIME_LABEL}`]),
     node
       ? `node:fs.watch (Node ${node.version}): ${node.path}, running the workload in a child process (libuv reads inotify on the event loop)`
       : "node:fs.watch under Node: skipped, no Node on PATH",

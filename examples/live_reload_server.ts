@@ -8,18 +8,22 @@
  * ```sh
  * deno run --allow-ffi --allow-read --allow-net --allow-env=PORT examples/live_reload_server.ts [DIR]
  * bun examples/live_reload_server.ts [DIR] [--port 8000] [--host 127.0.0.1] [--settle 100] [--timeout S]
+ * node --experimental-ffi examples/live_reload_server.ts [DIR]
  * ```
  *
  * The first line on stdout is the URL to open. `--port 0` (or `PORT=0`) takes any free port.
- * Ctrl-C, SIGTERM or `--timeout` seconds end it. The same file runs on `Deno.serve` and
- * `Bun.serve`: both call one `(Request) => Response` handler.
+ * Ctrl-C, SIGTERM or `--timeout` seconds end it. The same file runs on `Deno.serve`, `Bun.serve`
+ * and Node's `node:http`: each calls one `(Request) => Response` handler.
  *
  * @module
  */
 import { watch } from "@notiq/notiq";
 import { readFileSync, statSync } from "node:fs";
+import { createServer } from "node:http";
 import { extname, join, relative, resolve, sep } from "node:path";
 import process from "node:process";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
 import { parseArgs } from "node:util";
 
 const { values, positionals } = parseArgs({
@@ -121,7 +125,7 @@ function handle(req: Request): Response {
   return new Response(at === -1 ? html + CLIENT : html.slice(0, at) + CLIENT + html.slice(at), { headers });
 }
 
-// ---- the one runtime-specific part: start the same handler on Bun.serve or Deno.serve ----
+// ---- the one runtime-specific part: start the same handler on Bun.serve, Deno.serve or node:http ----
 interface Server {
   port: number;
   stop(): Promise<void>;
@@ -132,13 +136,30 @@ declare const Bun: {
     stop(closeActiveConnections: boolean): Promise<void>;
   };
 };
-function serve(port: number, hostname: string): Server {
+async function serve(port: number, hostname: string): Promise<Server> {
   if ("Bun" in globalThis) {
     const server = Bun.serve({ port, hostname, idleTimeout: 0, fetch: handle }); // 0: SSE streams idle for long
     return { port: server.port, stop: () => server.stop(true) };
   }
-  const server = Deno.serve({ port, hostname, onListen() {} }, handle); // onListen: no banner of its own
-  return { port: server.addr.port, stop: () => server.shutdown() };
+  if ("Deno" in globalThis) {
+    const server = Deno.serve({ port, hostname, onListen() {} }, handle); // onListen: no banner of its own
+    return { port: server.addr.port, stop: () => server.shutdown() };
+  }
+  // Node's http speaks IncomingMessage/ServerResponse: a Request in, the Response's body piped out.
+  const server = createServer((req, res) => {
+    const response = handle(new Request(new URL(req.url ?? "/", `http://${hostname}`), { method: req.method }));
+    res.writeHead(response.status, Object.fromEntries(response.headers));
+    if (!response.body || req.method === "HEAD") return void res.end();
+    // A page that goes away ends the pipeline, which cancels the stream (eventStream's cancel()).
+    pipeline(Readable.fromWeb(response.body as import("node:stream/web").ReadableStream), res).catch(() => {});
+  });
+  server.requestTimeout = 0; // SSE streams stay open
+  await new Promise<void>((listening, failed) => server.once("error", failed).listen(port, hostname, listening));
+  const address = server.address();
+  return {
+    port: typeof address === "object" && address ? address.port : port,
+    stop: () => new Promise<void>((closed) => (server.close(() => closed()), server.closeAllConnections())),
+  };
 }
 
 // ---- watch the folder; a burst of changes is one reload ----
@@ -149,7 +170,7 @@ const watcher = watch(root, {
   exclude: (path) => /(^|[/])\.|~$/.test(relative(root, path)),
 });
 await watcher.ready;
-const server = serve(Number(values.port), values.host);
+const server = await serve(Number(values.port), values.host);
 console.log(`http://${values.host}:${server.port}/`);
 
 const changed = new Set<string>();

@@ -1,5 +1,5 @@
 /** The {@linkcode Sys} table for Bun: `bun:ffi` `dlopen` of libc. @module */
-import { read as readOnPool } from "node:fs";
+import { readOnPool } from "./pool_read.ts";
 import type { Arg, Sys } from "./types.ts";
 
 // The specifier is a variable so that Deno's type check does not try to resolve `bun:ffi`.
@@ -59,8 +59,7 @@ export function open(): Sys {
     madvise: (address, length, advice) => s.madvise(address, length, advice),
     view: (address, length) => toArrayBuffer(address, 0, length),
     // node:fs runs the read on Bun's thread pool: a blocking fd blocks that thread, not this one.
-    readAsync: (fd, into) =>
-      new Promise((resolve) => readOnPool(fd, into, 0, into.byteLength, null, (err, n) => resolve(err ? -1 : n))),
+    readAsync: readOnPool,
     errno: () => peek.i32(errnoAt, 0),
   };
 }

@@ -8,7 +8,7 @@
 /** A pointer-sized argument: bytes whose address is passed, or a plain integer. */
 export type Arg = Uint8Array | number;
 
-/** The libc calls notiq makes, bound by `ffi/deno.ts`, `ffi/bun.ts` or `ffi/node.ts`. */
+/** The libc calls notiq makes, bound by `ffi/deno.ts`, `ffi/bun.ts`, `ffi/node.ts` or `ffi/koffi.ts`. */
 export interface Sys {
   inotifyInit1(flags: number): number;
   inotifyAddWatch(fd: number, path: Uint8Array, mask: number): number;

@@ -38,3 +38,22 @@ const encoder = new TextEncoder();
 export function cString(text: string): Uint8Array {
   return encoder.encode(text + "\0");
 }
+
+/** PATH_MAX: a longer path goes as its own buffer, for the kernel's ENAMETOOLONG. */
+const PATH_MAX = 4096;
+
+/**
+ * Paths as C strings in one buffer reused from call to call, for the calls made once per watched
+ * directory (a new buffer each cost a tenth of watch()'s setup).
+ */
+export class CPath {
+  readonly #bytes = new Uint8Array(PATH_MAX);
+
+  /** `path` as a C string, valid until the next call. */
+  of(path: string): Uint8Array {
+    const { read, written } = encoder.encodeInto(path, this.#bytes);
+    if (read < path.length || written === PATH_MAX) return cString(path);
+    this.#bytes[written] = 0;
+    return this.#bytes;
+  }
+}

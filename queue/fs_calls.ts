@@ -9,7 +9,7 @@
  * @module
  */
 import type { Sys } from "../ffi/types.ts";
-import { cString } from "./args.ts";
+import { CPath } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { decodeName } from "./inotify_records.ts";
 import { O } from "./linux.ts";
@@ -165,10 +165,8 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
 const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x100 | 0x200; // TYPE | MODE | MTIME | INO | SIZE
 const STATX_SIZE = 256;
 const LISTING_SIZE = 32 * 1024;
-const PATH_SIZE = 4096; // PATH_MAX; a longer path goes as its own buffer, for the kernel's ENAMETOOLONG
 const NAME_SIZE = 256; // NAME_MAX + its NUL
 const ENOENT = 2, ENOTDIR = 20, ELOOP = 40;
-const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 /** What {@linkcode FsCalls.scan} calls for each entry: its name is `names[start, end)`. */
@@ -182,7 +180,7 @@ export class FsCalls {
   readonly #stat = new Uint8Array(STATX_SIZE);
   readonly #statView = new DataView(this.#stat.buffer);
   readonly #st = new Statx();
-  readonly #path = new Uint8Array(PATH_SIZE);
+  readonly #path = new CPath();
   readonly #name = new Uint8Array(NAME_SIZE);
 
   constructor(sys: Sys) {
@@ -195,7 +193,7 @@ export class FsCalls {
    */
   list(path: string): DirEntry[] {
     const sys = this.#sys;
-    const fd = sys.open(this.#cPath(path), O_RDONLY_DIRECTORY_CLOEXEC);
+    const fd = sys.open(this.#path.of(path), O_RDONLY_DIRECTORY_CLOEXEC);
     if (fd === -1) throw new SyscallError(sys.errno(), "open", path);
     const entries: DirEntry[] = [];
     try {
@@ -295,7 +293,7 @@ export class FsCalls {
   statx(path: string, follow: boolean): Statx | undefined {
     const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
     const sys = this.#sys;
-    if (sys.statx(AT_FDCWD, this.#cPath(path), flags, STATX_WANTED, this.#stat) === -1) {
+    if (sys.statx(AT_FDCWD, this.#path.of(path), flags, STATX_WANTED, this.#stat) === -1) {
       const errno = sys.errno();
       if (errno === ENOENT || errno === ENOTDIR || (errno === ELOOP && flags === 0)) return undefined;
       throw new SyscallError(errno, "statx", path);
@@ -308,14 +306,6 @@ export class FsCalls {
     const st = this.statx(path, flags === 0);
     if (!st) return undefined;
     return { type: st.type, dev: st.dev, ino: st.ino, size: st.size, mtimeMs: st.mtimeMs };
-  }
-
-  /** `path` as a C string, in a buffer reused from call to call. */
-  #cPath(path: string): Uint8Array {
-    const { read, written } = utf8.encodeInto(path, this.#path);
-    if (read < path.length || written === PATH_SIZE) return cString(path);
-    this.#path[written] = 0;
-    return this.#path;
   }
 }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
-import { cString, describe, integer, toPath } from "./args.ts";
+import { CPath, describe, integer, toPath } from "./args.ts";
 import { SyscallError } from "./errors.ts";
 import { ADD_WATCH_BITS, IN } from "./inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent, MIN_READ_SIZE } from "./inotify_records.ts";
@@ -51,9 +51,6 @@ export interface InotifyEventView extends InotifyEvent {
 /** The records of about one kernel read, as views: copy what you keep (`view.toEvent()`). */
 export type InotifyBatch = RecordBatch<InotifyEventView>;
 
-// Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<RecordQueue<InotifyEventView, InotifyEvent>>((queue) => void queue.close());
-
 /**
  * One kernel inotify queue: add watches by path, then read their events with `for await` (plain
  * objects) or `batches()` (zero-copy views). Reading starts with the first iteration; from then on
@@ -64,6 +61,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
   readonly #host: Host;
   readonly #queue: RecordQueue<InotifyEventView, InotifyEvent>;
   readonly #watches = new Map<number, WatchInfo>();
+  readonly #path = new CPath();
 
   /**
    * Opens an inotify instance (`inotify_init1(IN_NONBLOCK | IN_CLOEXEC)`).
@@ -91,8 +89,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
       observe: (view) => {
         if (view.mask & IN.IGNORED) watches.delete(view.wd);
       },
-    });
-    leakNet.register(this, this.#queue, this);
+    }, this);
   }
 
   /** True once {@linkcode close} was called. */
@@ -116,7 +113,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
     const bits = checkMask(mask, target);
     this.#queue.assertOpen("add watch");
     const sys = this.#host.sys;
-    const wd = sys.inotifyAddWatch(this.#queue.fd, cString(target), bits);
+    const wd = sys.inotifyAddWatch(this.#queue.fd, this.#path.of(target), bits);
     if (wd === -1) throw new SyscallError(sys.errno(), "inotify_add_watch", target);
     const kept = bits & ~(IN.MASK_ADD | IN.MASK_CREATE);
     const before = this.#watches.get(wd);
@@ -179,10 +176,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
    * Idempotent.
    */
   close(): void {
-    if (this.#queue.closed) return;
-    leakNet.unregister(this);
-    const errno = this.#queue.close();
-    if (errno !== 0) throw new SyscallError(errno, "close");
+    this.#queue.close();
   }
 
   /** Same as {@linkcode close}. */

@@ -84,12 +84,16 @@ interface Cursors<View> {
   walk: RecordCursor & View;
 }
 
+// Only a net for queues whose owner was dropped without close(); close() unregisters first.
+const leakNet = new FinalizationRegistry<RecordQueue<unknown, unknown>>((queue) => void queue.close());
+
 /** One kernel queue's fd, read through a {@linkcode Source} from the first iteration on. */
 export class RecordQueue<View, Kept> {
   /** The queue's fd (closed by {@linkcode close}). */
   readonly fd: number;
   readonly #host: Host;
   readonly #format: RecordFormat<View, Kept>;
+  readonly #otherFd: number;
   #source?: Source;
   #cursors: Cursors<View>[] = [];
   #iterating = false;
@@ -97,10 +101,18 @@ export class RecordQueue<View, Kept> {
   #batch?: RecordBatch<View>;
   #held?: number; // how much of the run handed out last was consumed, when not all of it
 
-  constructor(host: Host, fd: number, format: RecordFormat<View, Kept>) {
+  /**
+   * @param fd The fd to read, nonblocking.
+   * @param owner The public object: if it is dropped without close(), a finalizer closes the fds
+   *   (it must not be referenced by `format`, or it is never dropped).
+   * @param otherFd An fd closed with it (a notification pipe's write end), or -1.
+   */
+  constructor(host: Host, fd: number, format: RecordFormat<View, Kept>, owner: object, otherFd = -1) {
     this.#host = host;
     this.fd = fd;
     this.#format = format;
+    this.#otherFd = otherFd;
+    leakNet.register(owner, this as RecordQueue<unknown, unknown>, this);
   }
 
   /** True once {@linkcode close} was called. */
@@ -184,15 +196,19 @@ export class RecordQueue<View, Kept> {
   }
 
   /**
-   * Ends a pending iteration, stops all reading of the fd, then closes it. Idempotent.
-   * @returns 0, or the errno of closing the fd.
+   * Ends a pending iteration, stops all reading of the fd, then closes it (and the other fd).
+   * Idempotent.
+   * @throws {SyscallError} From `close`.
    */
-  close(): number {
-    if (this.#closed) return 0;
+  close(): void {
+    if (this.#closed) return;
     this.#closed = true;
+    leakNet.unregister(this); // before close(2): the finalizer must never see these fd numbers again
     this.#source?.close();
     const { sys } = this.#host;
-    return sys.close(this.fd) === -1 ? sys.errno() : 0;
+    let errno = sys.close(this.fd) === -1 ? sys.errno() : 0;
+    if (this.#otherFd !== -1 && sys.close(this.#otherFd) === -1) errno ||= sys.errno();
+    if (errno !== 0) throw new SyscallError(errno, "close");
   }
 
   /** How much of the last run was consumed, if not all: given back with the next `next()`. */

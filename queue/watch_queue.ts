@@ -70,19 +70,6 @@ export interface WatchNotificationView extends WatchNotification {
 /** The records of about one kernel read, as views: copy what you keep (`view.toNotification()`). */
 export type WatchQueueBatch = RecordBatch<WatchNotificationView>;
 
-/** What a finalizer needs to close a queue dropped without close(). */
-interface Held {
-  queue: RecordQueue<WatchNotificationView, WatchNotification>;
-  writeFd: number;
-  sys: Sys;
-}
-
-// Only a net for instances dropped without close(); close() unregisters first.
-const leakNet = new FinalizationRegistry<Held>(({ queue, writeFd, sys }) => {
-  queue.close();
-  sys.close(writeFd);
-});
-
 /**
  * Finds out whether this kernel and process can use the general notification queue for keys: a
  * notification pipe opens (else `pipe2` `ENOPKG`: no `CONFIG_WATCH_QUEUE`; `EINVAL`: Linux < 5.8)
@@ -116,7 +103,6 @@ export function probeWatchQueue(sys: Sys): Error | undefined {
 export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable, AsyncDisposable {
   readonly #sys: Sys;
   readonly #queue: RecordQueue<WatchNotificationView, WatchNotification>;
-  readonly #writeFd: number;
 
   /**
    * Opens a notification pipe (`pipe2(O_NOTIFICATION_PIPE)`) and sizes its queue
@@ -145,14 +131,18 @@ export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable,
       throw new SyscallError(errno, "ioctl");
     }
     // The write end stays open until close(): once it is closed, poll() reports POLLHUP forever.
-    this.#writeFd = writeFd;
-    this.#queue = new RecordQueue(host, readFd, {
-      owner: "WatchQueue",
-      source: { capacity: RING_SIZE, readSize: READ_SIZE, minRead: MIN_READ_SIZE },
-      cursor: (bytes) => new WatchQueueCursor(bytes),
-      keep: (view) => view.toNotification(),
-    });
-    leakNet.register(this, { queue: this.#queue, writeFd, sys }, this);
+    this.#queue = new RecordQueue(
+      host,
+      readFd,
+      {
+        owner: "WatchQueue",
+        source: { capacity: RING_SIZE, readSize: READ_SIZE, minRead: MIN_READ_SIZE },
+        cursor: (bytes) => new WatchQueueCursor(bytes),
+        keep: (view) => view.toNotification(),
+      },
+      this,
+      writeFd,
+    );
   }
 
   /** True once {@linkcode close} was called. */
@@ -286,12 +276,7 @@ export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable,
    * closed and the kernel drops this queue's watches. Idempotent.
    */
   close(): void {
-    if (this.#queue.closed) return;
-    leakNet.unregister(this);
-    const errno = this.#queue.close();
-    const sys = this.#sys;
-    const writeErrno = sys.close(this.#writeFd) === -1 ? sys.errno() : 0;
-    if (errno !== 0 || writeErrno !== 0) throw new SyscallError(errno || writeErrno, "close");
+    this.#queue.close();
   }
 
   /** Same as {@linkcode close}. */

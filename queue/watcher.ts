@@ -42,7 +42,12 @@ export interface WatchStats {
 
 /** Where a `sync()` resolves: a place in the output, after the events read before its mark. */
 class SyncPoint {
-  constructor(readonly resolve: () => void, readonly reject: (err: unknown) => void) {}
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+  constructor(resolve: () => void, reject: (err: unknown) => void) {
+    this.resolve = resolve;
+    this.reject = reject;
+  }
 }
 
 const SETUP_SLICE = 1000; // directories set up between yields to the event loop
@@ -82,6 +87,8 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   #batches?: AsyncGenerator<InotifyBatch, void, undefined>;
   #nextBatch?: Promise<IteratorResult<InotifyBatch, void>>;
   #chain: Promise<unknown> = Promise.resolve();
+  #asking = 0; // calls of next() not answered yet: they are answered in order, through #chain
+  readonly #answered = () => void this.#asking--;
   #stats: WatchStats = { watches: 0, events: 0, overflows: 0, rescans: 0, lastRescanMs: 0, held: 0 };
 
   /**
@@ -186,8 +193,15 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   [Symbol.asyncIterator](): AsyncIterableIterator<WatchEvent> {
     return {
       next: () => {
+        // An event in hand, with no call still pending before this one: no trip through the chain.
+        const value = this.#asking === 0 ? this.#take() : undefined;
+        if (value) {
+          this.#stats.events++;
+          return Promise.resolve({ done: false, value });
+        }
+        this.#asking++;
         const next = this.#chain.then(() => this.#next());
-        this.#chain = next.catch(() => {});
+        this.#chain = next.then(this.#answered, this.#answered);
         return next;
       },
       return: async () => {

@@ -16,15 +16,29 @@ function report(args: string[]) {
   return spawnSync(cmd, [...rest, ...args], { encoding: "utf8", timeout: 20_000 });
 }
 
+const RUNTIME_NAMES = {
+  deno: "deno 2.9.6 (v8 15.0)",
+  bun: "bun 1.4.5",
+  node26: "node 26.12.1 (v8 14.6, node:ffi)",
+  node24: "node 24.22.3 (v8 13.6, koffi 3.3.4)",
+};
+type RuntimeName = keyof typeof RUNTIME_NAMES;
+const COMMANDS: Record<RuntimeName, string> = {
+  deno: "deno run -A",
+  bun: "bun",
+  node26: "node_modules/node26/bin/node",
+  node24: "node_modules/node24/bin/node",
+};
+
 /** A document as common.ts's report() writes it. */
-function doc(bench: string, runtimeName: "deno" | "bun", rows: BenchDoc["rows"], extra = {}): BenchDoc {
+function doc(bench: string, runtimeName: RuntimeName, rows: BenchDoc["rows"], extra = {}): BenchDoc {
   return {
     bench,
-    runtime: runtimeName === "deno" ? "deno 2.9.6 (v8 15.0)" : "bun 1.4.5",
+    runtime: RUNTIME_NAMES[runtimeName],
     kernel: "6.18.44",
     quick: false,
     date: "2026-12-05T10:00:00.000Z",
-    command: runtimeName === "deno" ? `deno run -A bench/${bench}_bench.ts` : `bun bench/${bench}_bench.ts`,
+    command: `${COMMANDS[runtimeName]} bench/${bench}_bench.ts`,
     machine: { arch: "x64", cpu: "Some CPU", cpus: 2, memoryGiB: 8, virtual: true },
     versions: { node: "20.20.2" },
     rows,
@@ -66,6 +80,35 @@ describe("bench/report.ts", () => {
     assert.match(text, /\| notiq watch\(\) \[NOTIQ_READER=uring\] +\| 0\.03 +\| - +\|/);
     assert.equal(text.match(/node:fs\.watch \(the runtime's\) +\| 0\.01 +\| 0\.01 +\|/g)?.length, 1);
     assert.match(text, /Other commands: `NOTIQ_READER=uring deno run -A x`\./);
+  });
+
+  it("render() gives Node a column per major version after Bun, newest first, with its peers' rows", () => {
+    const rows = (cpu: number, own: string): BenchDoc["rows"] => [
+      ...IDLE(cpu, `node:fs.watch (${own})`),
+      { subject: `chokidar (${own})`, "idle CPU s / 10 s": 0.5, runs: "0.5" },
+      { subject: "node:fs.watch (Node 20.20.2)", "idle CPU s / 10 s": 0.04, runs: "0.04" },
+    ];
+    const extra = { idleSeconds: 10, idleDirs: 1000 };
+    const text = render({
+      about: "test",
+      results: [
+        doc("idle", "node24", rows(0.24, "Node 24"), extra),
+        ...RESULTS.results,
+        doc("idle", "node26", rows(0.26, "Node 26"), extra),
+      ],
+    });
+    const lines = text.split("\n");
+    assert.match(lines[0], /^\| question +\| subject +\| Deno +\| Bun +\| Node 26 \| Node 24 \| bench +\|$/);
+    assert.match(text, /\| notiq watch\(\) +\| 0 +\| 0\.02 \| 0\.26 +\| 0\.24 +\|/);
+    assert.match(text, /\| node:fs\.watch \(the runtime's\) +\| 0\.01 \| 0\.01 \| 0\.01 +\| 0\.01 +\|/);
+    assert.match(text, /\| chokidar +\| - +\| - +\| 0\.50 +\| 0\.50 +\|/);
+    assert.match(text, /\| node:fs\.watch \(Node 20\.20\.2\) +\| - +\| - +\| 0\.04 +\| 0\.04 +\|/);
+    assert.ok(!text.includes("Other commands"), "node_modules/node26/bin/node bench/X_bench.ts is a usual command");
+    assert.match(text.replace(/\s+/g, " "), /`node_modules\/node26\/bin\/node bench\/X_bench\.ts` \(Node 26 column\)/);
+    assert.match(
+      text.replace(/\s+/g, " "),
+      /; deno 2\.9\.6 \(v8 15\.0\), bun 1\.4\.5, node 26\.12\.1 \(v8 14\.6, node:ffi\), node 24\.22\.3 \(v8 13\.6, koffi 3\.3\.4\)/,
+    );
   });
 
   it("merge() replaces the figures of the same command, keeps the others, and refuses quick ones", () => {

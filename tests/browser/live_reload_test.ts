@@ -9,7 +9,8 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import process from "node:process";
 import type { Browser, BrowserContext } from "playwright-core";
-import { Example, here } from "../examples/child.ts";
+import { Example } from "../examples/child.ts";
+import { here } from "../fixtures/runtime.ts";
 import { deadline } from "../helpers.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
@@ -49,7 +50,7 @@ describe("examples/live_reload_server.ts in Chromium", () => {
     await browser?.close();
   });
 
-  for (const runtime of ["deno", "bun"] as const) {
+  for (const runtime of ["deno", "bun", "node"] as const) {
     it(`reloads an open page once per burst of changes (server on ${runtime}, browser driven from ${here})`, {
       skip,
       timeout: 60_000,

@@ -1,23 +1,11 @@
-/** Runs an example as a child process under Deno or Bun and reads its stdout by lines. @module */
+/** Runs an example as a child process under Deno, Bun or Node and reads its stdout by lines. @module */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
+import { here, repo, runFile, type Runtime } from "../fixtures/runtime.ts";
 import { deadline } from "../helpers.ts";
 
-export type Runtime = "deno" | "bun";
-
-/** The runtime running this process. */
-export const here: Runtime = process.versions.bun ? "bun" : "deno";
-
-/** A path inside the repository. */
-export const repo = (path: string): string => fileURLToPath(new URL(`../../${path}`, import.meta.url));
-
-// The runtime running the tests is process.execPath; the other one comes from node_modules.
-const COMMANDS: Record<Runtime, string[]> = {
-  deno: [here === "deno" ? process.execPath : repo("node_modules/.bin/deno"), "run", "-A"],
-  bun: [here === "bun" ? process.execPath : repo("node_modules/.bin/bun")],
-};
+export { here, repo, type Runtime };
 
 /** `examples/<name>` running under `runtime`, with its stdout as lines. */
 export class Example {
@@ -29,8 +17,8 @@ export class Example {
   #waiters: (() => void)[] = [];
 
   constructor(name: string, args: string[], runtime: Runtime = here) {
-    const [command, ...flags] = COMMANDS[runtime];
-    this.#child = spawn(command, [...flags, repo(`examples/${name}`), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const [command, ...rest] = runFile(repo(`examples/${name}`), runtime);
+    this.#child = spawn(command!, [...rest, ...args], { stdio: ["ignore", "pipe", "pipe"] });
     let partial = "";
     this.#child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
       const parts = (partial + chunk).split("\n");

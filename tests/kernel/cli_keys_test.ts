@@ -11,10 +11,11 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { KEY_SPEC, keys, SyscallError, WatchQueue } from "../../mod.ts";
 import { deadline } from "../helpers.ts";
+import { runFile } from "../fixtures/runtime.ts";
 
 const cli = fileURLToPath(new URL("../../cli.ts", import.meta.url));
-// The runtime running this test runs the CLI: deno run -A cli.ts ... / bun cli.ts ...
-const runtime = "Deno" in globalThis ? [process.execPath, "run", "-A", "--no-check", cli] : [process.execPath, cli];
+// The runtime running this test runs the CLI: deno run -A cli.ts ... / bun cli.ts ... / node cli.ts ...
+const runtime = runFile(cli);
 const WAIT_MS = process.env.NOTIQ_VM ? 120_000 : 20_000;
 const why = WatchQueue.probe();
 

@@ -31,6 +31,7 @@ import {
   waitFor,
   withSysctl,
 } from "../helpers.ts";
+import { evalModule } from "../fixtures/runtime.ts";
 
 const has = (bit: number) => (events: InotifyEvent[]) => events.some((e) => e.mask & bit);
 const names = (events: InotifyEvent[]) => events.map((e) => [describeMask(e.mask).join("|"), e.name]);
@@ -435,9 +436,9 @@ describe("Inotify reading", () => {
         if (!(await pending).done) throw new Error("not done");
       }
       console.log("closed");`;
-    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
+    const [command, ...args] = evalModule(script);
     const env = { ...process.env, NOTIQ_READER: "thread" }; // what it checks is the thread's
-    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8", env });
+    const child = spawnSync(command!, args, { timeout: 20_000, encoding: "utf8", env });
     assert.equal(child.stdout.trim(), "closed", `status ${child.status} ${child.signal ?? ""}: ${child.stderr}`);
   });
 
@@ -462,9 +463,9 @@ describe("Inotify reading", () => {
       ino.close();
       rmSync(dir, { recursive: true });
       console.log(JSON.stringify({ queued, later, started: [afterQueued - before, afterWait - before > 0] }));`;
-    const args = "Deno" in globalThis ? ["eval", script] : ["-e", script];
+    const [command, ...args] = evalModule(script);
     const env = { ...process.env, NOTIQ_READER: "thread" }; // what it checks is the thread's
-    const child = spawnSync(process.execPath, args, { timeout: 20_000, encoding: "utf8", env });
+    const child = spawnSync(command!, args, { timeout: 20_000, encoding: "utf8", env });
     assert.equal(child.status, 0, child.stderr);
     assert.deepEqual(JSON.parse(child.stdout), { queued: "queued", later: "later", started: [0, true] });
   });

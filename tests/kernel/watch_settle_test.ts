@@ -20,13 +20,13 @@ import {
   fdCount,
   lines,
   Reader,
-  readerThreadParked,
   realTree,
   removeDir,
   runWhileReading,
   show,
   tempDir,
   waitFor,
+  warmUp,
   withSysctl,
 } from "../fixtures/watch.ts";
 
@@ -68,22 +68,7 @@ function sh(script: string, cwd: string): void {
 /** Events as lines with paths relative to `dir`. */
 const rel = (dir: string, events: WatchEvent[]) => events.map((ev) => show(ev).replaceAll(`${dir}/`, ""));
 
-// The runtime opens a few fds of its own for the first worker thread: start the reader thread and
-// wait until it is parked in poll(2) before any test counts fds (as tests/kernel/watch_test.ts does).
-before(async () => {
-  const dir = tempDir();
-  try {
-    await using watcher = watch(dir);
-    await watcher.ready;
-    await new Reader(watcher).synced(watcher);
-    await waitFor("the reader thread parked in poll()", readerThreadParked);
-    // Bun opens fds of its own for its first child processes: spawn both ways once before counting.
-    sh("true", dir);
-    await once(spawn("true", { stdio: "ignore" }), "exit");
-  } finally {
-    removeDir(dir);
-  }
-});
+before(warmUp);
 
 /** A folding rule: what exists first, the shell's changes, and the settled events they give. */
 interface Rule {

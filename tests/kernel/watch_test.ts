@@ -15,9 +15,10 @@ import {
 } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { IN, Inotify, readerStatus, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
+import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
 import { churnScript } from "../fixtures/churn_script.ts";
 import { deadline } from "../helpers.ts";
+import { runFile } from "../fixtures/runtime.ts";
 import {
   apply,
   assertFdCount,
@@ -25,13 +26,12 @@ import {
   kernelWatchCount,
   lines,
   Reader,
-  readerThreadParked,
   realTree,
   removeDir,
   runWhileReading,
   show,
   tempDir,
-  waitFor,
+  warmUp,
   withSysctl,
 } from "../fixtures/watch.ts";
 
@@ -66,20 +66,7 @@ async function withWatcher(
   await assertFdCount(before);
 }
 
-// The reader opens a few fds of its own at the first wait (io_uring: the ring and an eventfd; the
-// reader thread: its runtime's, once it is parked in poll(2)): let them open before any test
-// counts fds.
-before(async () => {
-  const dir = tempDir();
-  try {
-    await using watcher = watch(dir);
-    await watcher.ready;
-    await new Reader(watcher).synced(watcher);
-    if (readerStatus().reader === "thread") await waitFor("the reader thread parked in poll()", readerThreadParked);
-  } finally {
-    removeDir(dir);
-  }
-});
+before(warmUp);
 
 const created = (events: WatchEvent[], path: string) =>
   events.filter((e) => e.kind === "create" && e.path === path).length;
@@ -529,7 +516,7 @@ describe("watch() lifetime", () => {
     try {
       for (let i = 0; i < 30; i++) mkdirSync(`${dir}/d${i}`);
       const script = fileURLToPath(new URL("../fixtures/watch_limit.ts", import.meta.url));
-      const runtime = "Deno" in globalThis ? [process.execPath, "run", "-A", script] : [process.execPath, script];
+      const runtime = runFile(script);
       const run = spawnSync("unshare", [
         "-U",
         "-r",

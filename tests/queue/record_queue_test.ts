@@ -67,6 +67,8 @@ function queue(readSize = 4096) {
       keep: (view) => view.toEvent(),
       observe: (view) => void (view.mask & IN.IGNORED && ignored.push(view.wd)),
     },
+    {},
+    43,
   );
   return { q, source, closed, ignored, opened: () => opened };
 }
@@ -158,16 +160,16 @@ describe("RecordQueue (fake Source)", () => {
     assert.deepEqual(Array.from(batch!, (v) => v.name), ["b"]);
   });
 
-  it("close() ends a pending iteration, closes the source and then the fd; later calls say it is closed", async () => {
+  it("close() ends a pending iteration, closes the source and then both fds; later calls say it is closed", async () => {
     const { q, source, closed } = queue();
     const pending = q.kept().next();
     await Promise.resolve();
-    assert.equal(q.close(), 0);
+    q.close();
     assert.deepEqual(await pending, { done: true, value: undefined });
     assert.equal(source.closed, true);
-    assert.deepEqual(closed, [42]);
-    assert.equal(q.close(), 0); // idempotent
-    assert.deepEqual(closed, [42]);
+    assert.deepEqual(closed, [42, 43]);
+    q.close(); // idempotent
+    assert.deepEqual(closed, [42, 43]);
     assert.throws(() => q.assertOpen("add watch"), /^Error: Cannot add watch: this Inotify is closed$/);
     assert.deepEqual(await q.batches().next(), { done: true, value: undefined });
   });

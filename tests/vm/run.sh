@@ -4,7 +4,9 @@
 #   bash tests/vm/run.sh -- <command> [args...]
 #
 # The guest sees the host's root read-only and the repo read-write (both over 9p, same paths),
-# and runs the command as root in the caller's current directory. See tests/vm/README.md.
+# and runs the command as root in the caller's current directory. A per-run 9p share at /run/vm-fs
+# is what tests change from the host side (tests/vm/host_change.ts, served by host_agent.mjs, which
+# runs on the host for the duration of the run). See tests/vm/README.md.
 #
 # Environment knobs: VM_MEM (guest memory, default 4G), VM_TIMEOUT (seconds for the guest, default
 # 3000), VM_KEEP=1 (keep the run's temp dir with console.log), VM_JOBS (make -j, default nproc),
@@ -31,7 +33,10 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # --- 1. Debian packages -------------------------------------------------------------------------
 # Installed here, not by CI, so that a fresh machine needs nothing but this script.
-PKGS=(qemu-system-x86 busybox-static linux-source-6.1 build-essential flex bison bc libelf-dev
+# The kernel: Debian's linux-source-$KVER (bookworm-security carries 6.12; 6.12 is needed for io_uring's
+# IORING_OP_READ_MULTISHOT (>= 6.7) and incremental provided-buffer rings (IOU_PBUF_RING_INC, >= 6.12)).
+KVER=6.12
+PKGS=(qemu-system-x86 busybox-static "linux-source-$KVER" build-essential flex bison bc libelf-dev
   libssl-dev cpio xz-utils)
 t=$(now)
 missing=()
@@ -53,8 +58,8 @@ T_APT=$(since "$t")
 # --- 2. Kernel ----------------------------------------------------------------------------------
 # Cached as .build/bzImage; rebuilt when the fragment or the Debian kernel source version changes.
 t=$(now)
-SRC_VER="$(dpkg-query -W -f='${Version}' linux-source-6.1)"
-KEY="$(sha256sum <"$VM/kernel.config" | cut -d' ' -f1) linux-source-6.1=$SRC_VER"
+SRC_VER="$(dpkg-query -W -f='${Version}' "linux-source-$KVER")"
+KEY="$(sha256sum <"$VM/kernel.config" | cut -d' ' -f1) linux-source-$KVER=$SRC_VER"
 # One build at a time: concurrent runs wait here for the build, then reuse it.
 mkdir -p "$BUILD"
 exec 9>"$BUILD/lock"
@@ -63,13 +68,14 @@ if [[ -f "$BUILD/bzImage" && "$(cat "$BUILD/bzImage.key" 2>/dev/null)" == "$KEY"
   KERNEL_STATE=cached
 else
   KERNEL_STATE=built
-  KSRC="$BUILD/linux-source-6.1"
+  KSRC="$BUILD/linux-source-$KVER"
   # Keep the source tree between builds (incremental rebuilds) unless the package version moved.
-  if [[ "$(cat "$BUILD/src.version" 2>/dev/null)" != "$SRC_VER" ]]; then
-    log "extracting /usr/src/linux-source-6.1.tar.xz"
-    rm -rf "$KSRC" "$BUILD/src.version"
-    tar -xf /usr/src/linux-source-6.1.tar.xz -C "$BUILD"
-    echo "$SRC_VER" >"$BUILD/src.version"
+  # src.version holds "linux-source-<KVER>=<version>": a switch of KVER or of the package version re-extracts.
+  if [[ "$(cat "$BUILD/src.version" 2>/dev/null)" != "linux-source-$KVER=$SRC_VER" ]]; then
+    log "extracting /usr/src/linux-source-$KVER.tar.xz"
+    rm -rf "$BUILD"/linux-source-* "$BUILD/src.version"
+    tar -xf "/usr/src/linux-source-$KVER.tar.xz" -C "$BUILD"
+    echo "linux-source-$KVER=$SRC_VER" >"$BUILD/src.version"
     log "extracted in $(since "$t")s"
   fi
   log "building the kernel ($SRC_VER, make -j$JOBS); log in $BUILD/build.log"
@@ -97,17 +103,30 @@ T_KERNEL=$(since "$t")
 # --- 3. Initramfs and the run's shared directory ------------------------------------------------
 RUN="$(mktemp -d "${TMPDIR:-/tmp}/notiq-vm.XXXXXX")"
 QEMU_PID=
+AGENT_PID=
 cleanup() {
   [[ -n "$QEMU_PID" ]] && kill "$QEMU_PID" 2>/dev/null
+  [[ -n "$AGENT_PID" ]] && kill "$AGENT_PID" 2>/dev/null
   if [[ "${VM_KEEP:-}" == 1 ]]; then log "kept $RUN"; else rm -rf "$RUN"; fi
 }
 trap cleanup EXIT
 
-mkdir -p "$RUN/initramfs/bin" "$RUN/initramfs/dev" "$RUN/out"
+mkdir -p "$RUN/initramfs/bin" "$RUN/initramfs/dev" "$RUN/out" "$RUN/fs"
 cp /bin/busybox "$RUN/initramfs/bin/busybox"
 cp "$VM/init" "$RUN/initramfs/init"
 chmod 755 "$RUN/initramfs/init"
 (cd "$RUN/initramfs" && find . | cpio -o -H newc --quiet | gzip -1) >"$RUN/initramfs.gz"
+
+# The host agent: carries out the guest's requests for host-side changes under the "hostfs" share
+# ($RUN/fs on the host, /run/vm-fs in the guest); requests and answers pass through $RUN/out/agent.
+# Without node on the host, the guest gets no NOTIQ_VM_AGENT and hostChange() says why.
+if command -v node >/dev/null; then
+  mkdir -p "$RUN/out/agent"
+  node "$VM/host_agent.mjs" "$RUN/out/agent" "$RUN/fs" /run/vm-fs </dev/null 2>"$RUN/agent.log" &
+  AGENT_PID=$!
+else
+  log "no node on the host: tests/vm/host_change.ts will not work in this run"
+fi
 
 # The command, as a script for the host's /bin/sh in the guest; each argument single-quoted.
 q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
@@ -120,6 +139,7 @@ q() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
   echo "export PATH=$(q "$REPO/node_modules/.bin"):/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
   echo "export HOME=/tmp/home DENO_DIR=/tmp/deno TMPDIR=/tmp LANG=C.UTF-8 NOTIQ_VM=1"
   echo "export DENO_NO_UPDATE_CHECK=1 DO_NOT_TRACK=1"
+  if [[ -n "$AGENT_PID" ]]; then echo "export NOTIQ_VM_HOST_FS=/run/vm-fs NOTIQ_VM_AGENT=/run/vm/agent"; fi
   for v in CI NO_COLOR FORCE_COLOR; do # passed through when set on the host
     if [[ -n "${!v+set}" ]]; then echo "export $v=$(q "${!v}")"; fi
   done
@@ -150,6 +170,8 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
   -device virtio-9p-pci,fsdev=repo,mount_tag=repo \
   -fsdev "local,id=out,path=$RUN/out,security_model=none" \
   -device virtio-9p-pci,fsdev=out,mount_tag=out \
+  -fsdev "local,id=hostfs,path=$RUN/fs,security_model=none" \
+  -device virtio-9p-pci,fsdev=hostfs,mount_tag=hostfs \
   </dev/null >"$RUN/qemu.log" 2>&1 &
 QEMU_PID=$!
 # Stream the command's output as the guest writes it (tail exits after qemu, having read all).
@@ -162,6 +184,11 @@ wait "$QEMU_PID" || qemu_status=$?
 QEMU_PID=
 wait "$TAIL1" "$TAIL2" || true
 T_QEMU=$(since "$t")
+if [[ -n "$AGENT_PID" ]] && ! kill -0 "$AGENT_PID" 2>/dev/null; then
+  log "the host agent exited during the run; its log:"
+  cat "$RUN/agent.log" >&2
+  AGENT_PID=
+fi
 
 # --- 5. Result ----------------------------------------------------------------------------------
 start=$(sed -n 's/^NOTIQ_VM_START \([0-9.]*\).*/\1/p' "$RUN/console.log" | tr -d '\r')
