@@ -448,7 +448,7 @@ class UringSource implements Source {
     if (spare) {
       if (!switching) return;
       ring.cancel(running.serial); // the linked read starts at the start of the other region
-      ring.submit();
+      this.#submit();
     } else if (free.length > 0) {
       if (switching) {
         ring.cancel(running.serial);
@@ -472,7 +472,19 @@ class UringSource implements Source {
       first.spare = this.#submitRead(spare, false);
       first.spare.pending = true;
     }
-    this.#thread.ring.submit();
+    this.#submit();
+  }
+
+  /**
+   * Submits what was prepared, then reaps at once what that completed in the same call (a
+   * cancelled read ends in task work on the way out of it): after a switch, the cancelled read's
+   * region is linked behind the new one now, not a turn of the event loop later, so a burst right
+   * after it finds both regions (when called from a handler, the running reap looks again).
+   */
+  #submit(): void {
+    const ring = this.#thread.ring;
+    ring.submit();
+    ring.reap();
   }
 
   #submitRead(half: Half, link: boolean): Request {

@@ -302,6 +302,39 @@ describe("io_uring Source", { skip }, () => {
     }
   });
 
+  it("has both regions to fill right after the regions switch, before any turn of the event loop", {
+    skip: NEEDS_ROOT,
+  }, async () => {
+    const dir = tempDir();
+    const fd = await withSysctl("max_queued_events", 64, () => watch(dir, IN.CREATE));
+    const source = openSmall(fd, { ...INOTIFY, capacity: 8192 }); // regions of 128 records; switch past 1 KiB
+    const name = (i: number) => `f${String(i).padStart(4, "0")}`; // 32-byte records
+    try {
+      const seen: string[] = [];
+      const first = readUntil(source, seen, () => seen.length >= 1); // arms the reads
+      writeFileSync(`${dir}/${name(0)}`, "");
+      await first;
+      for (let i = 1; i <= 40; i++) writeFileSync(`${dir}/${name(i)}`, ""); // 1,312 bytes: past the switch
+      await readUntil(source, seen, () => seen.length >= 41);
+      // Giving the run back (caught up) switches regions; then 200 records with no turn of the
+      // event loop: more than one region (128) and the kernel queue (64) hold together.
+      const pending = source.next();
+      for (let i = 41; i < 241; i++) writeFileSync(`${dir}/${name(i)}`, "");
+      const more: string[] = [];
+      const run = await pending;
+      assert.ok(run);
+      const cursor = new InotifyCursor(run.bytes);
+      cursor.reset(run.end, run.start);
+      while (cursor.next()) more.push(cursor.mask & IN.Q_OVERFLOW ? "Q_OVERFLOW" : `C ${cursor.name}`);
+      await readUntil(source, more, () => more.length >= 200 || more.includes("Q_OVERFLOW"));
+      assert.equal(firstDifference(more, Array.from({ length: 200 }, (_, i) => `C ${name(41 + i)}`)), undefined);
+    } finally {
+      source.close();
+      sys.close(fd);
+      removeDir(dir);
+    }
+  });
+
   it("gives the kernel's Q_OVERFLOW, after what fit, to a consumer that stopped consuming", {
     skip: canSetSysctl() ? false : "needs root to lower fs.inotify.max_queued_events",
   }, async () => {
