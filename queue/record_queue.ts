@@ -159,6 +159,7 @@ export class RecordQueue<View, Kept> {
     } finally {
       this.#iterating = false;
       if (last && !this.#closed) this.#held ??= last.end; // released at the next iteration's first next()
+      source.pause(); // the loop ended: nothing keeps the process alive for it
     }
   }
 

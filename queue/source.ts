@@ -25,6 +25,12 @@ export interface Source {
    */
   next(consumed?: number): Promise<Run | undefined>;
   /**
+   * The consumer stopped iterating (its loop ended): from its first {@linkcode next} until now the
+   * source may keep the process alive (the io_uring source reaps completions meanwhile); no more.
+   * Reading goes on as far as it can without the consumer; the next `next()` resumes.
+   */
+  pause(): void;
+  /**
    * Stops every read of the fd into this source's memory, wakes a pending {@linkcode next}
    * (undefined), and gives the memory back. When it returns the fd may be closed. Idempotent.
    */

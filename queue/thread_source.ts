@@ -91,6 +91,10 @@ class ThreadSource implements Source {
     }
   }
 
+  pause(): void {
+    // The reader thread reads whether or not anyone iterates; only a wait keeps the process alive.
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;

@@ -5,15 +5,23 @@
  *
  * How a source reads its fd:
  * - A multishot read (`IORING_OP_READ_MULTISHOT`, Linux 6.7) runs as task work on this thread
- *   whenever the fd becomes readable — on the way back to user space from any system call or
- *   interrupt, even while JavaScript spins — and reads into a buffer we provide, consumed piece by
- *   piece (`IOU_PBUF_RING_INC`, Linux 6.12): each read lands right after the previous one, so a
- *   region fills as one contiguous run of whole records, parsed in place.
+ *   whenever the fd becomes readable and reads into a buffer we provide, consumed piece by piece
+ *   (`IOU_PBUF_RING_INC`, Linux 6.12): each read lands right after the previous one, so a region
+ *   fills as one contiguous run of whole records, parsed in place. The ring is COOP_TASKRUN (see
+ *   queue/io_uring.ts): while JavaScript runs, a read takes what arrived since the last timer tick
+ *   or system call; while the thread sleeps, each arrival wakes it and is read at once.
+ * - Before the first read is armed, what the kernel queue already holds (a backlog made before
+ *   the first `next()`) is read here with read(2), at most `readSize` bytes per `next()`, into the
+ *   start of a region while the consumer keeps up (the same pages, warm, each time); the
+ *   multishot read is armed once a read(2) leaves the queue empty (it had less than a read's
+ *   worth), continuing in that region. Until then the backlog waits in the kernel queue, as it did
+ *   before the first `next()`.
  * - A read ends when the rest of its region is too small for the next record (inotify: EINVAL,
- *   a notification pipe: ENOBUFS, an exactly full region: ENOBUFS); rewriting a buffer the kernel
- *   may pick would race with it (it writes `addr` and `len` back into our memory as it consumes).
- *   So each source has two regions (half its capacity each), each the only buffer of its own
- *   buffer group, and a group's buffer is rewritten only while no request uses that group.
+ *   a notification pipe: ENOBUFS, also for its 8-byte LOSS record; an exactly full region:
+ *   ENOBUFS); rewriting a buffer the kernel may pick would race with it (it writes `addr` and `len`
+ *   back into our memory as it consumes). So each source has two regions (half its capacity each),
+ *   each the only buffer of its own buffer group, and a group's buffer is rewritten only while no
+ *   request uses that group.
  * - The read of one region is hard-linked (`IOSQE_IO_HARDLINK`) to a read of the other, free
  *   region: when the first ends at its region's end, the kernel starts the second by itself, so a
  *   busy thread has both regions to fill, not one. Once the consumer frees the first region, the
@@ -25,9 +33,16 @@
  *   the pages touched stay few and a burst finds the whole capacity free.
  * - How far a region is filled is read from its buffer's `len`, which the kernel updates after each
  *   read: completions only say that something happened (and when a read ended).
+ * - Each read that finds records posts one completion; a multishot read whose completion finds the
+ *   completion queue (65,536 entries) full ends. So from the source's first `next()` until
+ *   {@linkcode Source.pause} (the consumer's loop ended) or close, completions are reaped even
+ *   while the consumer awaits something else: an eventfd read stays pending on the runtime's pool
+ *   (re-armed at most every 8 ms then, so a trickle of events costs no turn of the event loop
+ *   each), which also keeps the process alive, as an iteration in progress should. Only while the
+ *   thread is blocked (a synchronous system call, a loop that makes system calls) do completions
+ *   pile up: at least one record each.
  * - With both regions unread, nothing reads: the kernel queue fills behind us, then reports its
  *   own loss in band (IN_Q_OVERFLOW, watch_queue's LOSS record) — loss is never silent.
- * - `readSize` is not used: a read takes what the fd has, up to the room left in its region.
  * - The fd must stay open until {@linkcode Source.close} returns; a read holds its own reference
  *   to the file, so closing the fd first would not stop it.
  *
@@ -48,7 +63,8 @@ const CLOSE_ROUNDS = 8;
 export interface UringSourcesOptions {
   /**
    * Completion queue entries of the thread's io_uring, a power of 2 up to 65,536 (the default).
-   * A busy thread's completions pile up there: each holds at least one record.
+   * A blocked thread's completions pile up there, one per read (a busy thread's, one per timer
+   * tick): each holds at least one record.
    */
   cqEntries?: number;
   /**
@@ -198,12 +214,27 @@ class Half {
     const entry = this.group.entry, { address, size } = this.region;
     // len 0: the kernel used the buffer up and moved its head past it (or we never published one)
     const publish = entry.getUint32(8, true) === 0;
-    entry.setUint32(0, address % 2 ** 32, true);
-    entry.setUint32(4, Math.floor(address / 2 ** 32), true);
-    entry.setUint32(8, size, true);
+    this.#point(address, size);
     entry.setUint16(12, 0, true); // bid
     if (publish) entry.setUint16(14, this.group.tail = (this.group.tail + 1) & 0xffff, true); // after the fields
     this.read = 0;
+  }
+
+  /**
+   * Moves the buffer past `n` bytes read into it on this thread, as the kernel does after its own
+   * reads. Only while no request uses the group, and never to `len` 0 (which the kernel takes for
+   * a buffer it used up).
+   */
+  advance(n: number): void {
+    const at = this.written + n;
+    this.#point(this.region.address + at, this.region.size - at);
+  }
+
+  #point(address: number, len: number): void {
+    const entry = this.group.entry;
+    entry.setUint32(0, address % 2 ** 32, true);
+    entry.setUint32(4, Math.floor(address / 2 ** 32), true);
+    entry.setUint32(8, len, true);
   }
 }
 
@@ -222,12 +253,15 @@ class UringSource implements Source {
   readonly #thread: Thread;
   readonly #fd: number;
   readonly #regionSize: number;
+  readonly #readSize: number;
   readonly #minRead: number;
   readonly #switchAt: number;
   #halves?: [Half, Half];
   /** Regions with records to consume or being read into, oldest first. */
   #fifo: Half[] = [];
   readonly #requests = new Map<number, Request>();
+  /** The kernel's reads were submitted once: the backlog was read here (see the module's comment). */
+  #armed = false;
   #handed?: Half;
   #handedStart = 0;
   #handedEnd = 0;
@@ -235,15 +269,21 @@ class UringSource implements Source {
   #closed = false;
   #nexting = false;
   #wake?: () => void;
+  /** Between the first `next()` and `pause()`: the thread's io_uring keeps reaping completions. */
+  #iterating = false;
 
   constructor(thread: Thread, fd: number, options: SourceOptions) {
-    const { capacity, minRead } = options;
+    const { capacity, readSize, minRead } = options;
     if (!(Number.isInteger(capacity) && capacity > 0)) throw new RangeError(`Cannot open source: capacity ${capacity}`);
     if (!(Number.isInteger(minRead) && minRead > 0)) throw new RangeError(`Cannot open source: minRead ${minRead}`);
+    if (!(Number.isInteger(readSize) && readSize >= minRead)) {
+      throw new RangeError(`Cannot open source: readSize ${readSize}`);
+    }
     this.#thread = thread;
     this.#fd = fd;
     this.#minRead = minRead;
     this.#regionSize = Math.ceil(Math.max(Math.ceil(capacity / 2), 2 * minRead) / PAGE) * PAGE;
+    this.#readSize = Math.min(readSize, this.#regionSize - 1);
     this.#switchAt = Math.min(thread.switchAt, this.#regionSize / 4);
   }
 
@@ -253,10 +293,20 @@ class UringSource implements Source {
     this.#nexting = true;
     try {
       this.#giveBack(consumed);
+      if (!this.#iterating) {
+        this.#iterating = true;
+        this.#thread.ring.keep();
+      }
       return await this.#next();
     } finally {
       this.#nexting = false;
     }
+  }
+
+  pause(): void {
+    if (!this.#iterating) return;
+    this.#iterating = false;
+    this.#thread.ring.unkeep();
   }
 
   async #next(): Promise<Run | undefined> {
@@ -264,7 +314,11 @@ class UringSource implements Source {
     for (;;) {
       try {
         ring.reap();
-        if (!this.#closed && !this.#error) this.#policy(this.#halves ??= this.#allocate());
+        if (!this.#closed && !this.#error) {
+          const halves = this.#halves ??= this.#allocate();
+          if (this.#armed) this.#policy(halves);
+          else this.#readHere(halves);
+        }
       } catch (err) {
         this.#error ??= err as Error;
       }
@@ -274,6 +328,7 @@ class UringSource implements Source {
         this.#handed = this.#fifo[0];
         this.#handedStart = run.start;
         this.#handedEnd = run.end;
+        if (this.#armed) ring.wait(); // completions are reaped while the consumer is away
         return run;
       }
       if (this.#error) throw this.#error;
@@ -286,6 +341,7 @@ class UringSource implements Source {
     if (this.#closed) return;
     this.#closed = true;
     this.#wake?.();
+    this.pause();
     const ring = this.#thread.ring;
     // Cancelling a read starts the one linked behind it: cancel again until none is left.
     for (let round = 0; this.#requests.size > 0 && round < CLOSE_ROUNDS; round++) {
@@ -336,6 +392,38 @@ class UringSource implements Source {
     return half.read < end ? { bytes: half.region.bytes, start: half.read, end } : undefined;
   }
 
+  /**
+   * Before the kernel's reads are armed: reads what the kernel queue holds with one read(2) into
+   * the first region (from its start once consumed, so the same pages serve every read), and arms
+   * the kernel's reads once the queue is left empty or the region has no room for a read.
+   */
+  #readHere(halves: [Half, Half]): void {
+    this.#run(); // drops a consumed region: it starts over
+    const half = halves[0], sys = this.#thread.sys;
+    if (!half.queued) {
+      half.reset();
+      half.queued = true;
+      this.#fifo.push(half);
+    }
+    const room = Math.min(this.#readSize, half.left - 1); // never to len 0 (see advance())
+    let n = -1;
+    if (room >= this.#minRead) {
+      const at = half.written;
+      while ((n = sys.read(this.#fd, half.region.bytes.subarray(at, at + room))) === -1) {
+        const errno = sys.errno();
+        if (errno === ERRNO.EAGAIN) break;
+        if (errno !== ERRNO.EINTR) throw new SyscallError(errno, "read");
+      }
+      if (n === 0) throw new Error(`Cannot read fd ${this.#fd}: end of file`);
+      if (n > 0) half.advance(n);
+    }
+    // What is left in the queue would have fitted in the room left: it is empty (as of this read).
+    if (n === -1 || room - n >= this.#minRead) {
+      this.#armed = true;
+      this.#policy(halves);
+    }
+  }
+
   /** Submits the reads the state calls for (see the module's comment). */
   #policy(halves: [Half, Half]): void {
     const fifo = this.#fifo, minRead = this.#minRead;
@@ -360,7 +448,7 @@ class UringSource implements Source {
     if (spare) {
       if (!switching) return;
       ring.cancel(running.serial); // the linked read starts at the start of the other region
-      ring.submit();
+      this.#submit();
     } else if (free.length > 0) {
       if (switching) {
         ring.cancel(running.serial);
@@ -384,7 +472,19 @@ class UringSource implements Source {
       first.spare = this.#submitRead(spare, false);
       first.spare.pending = true;
     }
-    this.#thread.ring.submit();
+    this.#submit();
+  }
+
+  /**
+   * Submits what was prepared, then reaps at once what that completed in the same call (a
+   * cancelled read ends in task work on the way out of it): after a switch, the cancelled read's
+   * region is linked behind the new one now, not a turn of the event loop later, so a burst right
+   * after it finds both regions (when called from a handler, the running reap looks again).
+   */
+  #submit(): void {
+    const ring = this.#thread.ring;
+    ring.submit();
+    ring.reap();
   }
 
   #submitRead(half: Half, link: boolean): Request {

@@ -12,7 +12,7 @@ import { InotifyCursor, MIN_READ_SIZE } from "../../queue/inotify_records.ts";
 import type { Source } from "../../queue/source.ts";
 import { uringSources } from "../../queue/uring.ts";
 import { SyscallError } from "../../queue/errors.ts";
-import { canSetSysctl, deadline, fdCount, removeDir, tempDir, withSysctl } from "../helpers.ts";
+import { canSetSysctl, deadline, fdCount, NEEDS_ROOT, removeDir, tempDir, withSysctl } from "../helpers.ts";
 
 const sys = await loadSys();
 const open = uringSources(sys);
@@ -179,28 +179,34 @@ describe("io_uring Source", { skip }, () => {
     }
   });
 
-  // [capacity, longest name]: ~15 MB of records into one region; ~8 MB, more than a region of the
-  // default 8 MiB capacity holds (the read linked behind takes over at its end)
-  for (const [capacity, longest] of [[32 << 20, 255], [8 << 20, 96]]) {
+  // [capacity, longest name, completion queue entries]: ~15 MB of records into one region, with a
+  // completion queue a spinning thread cannot fill (its reads come per timer tick, at most 2,000 in
+  // 2 s at HZ=1000; one per event, as without COOP_TASKRUN, would fill it 25 times over); ~8 MB,
+  // more than a region of the default 8 MiB capacity holds (the read linked behind takes over at
+  // its end), with the default queue
+  for (const [capacity, longest, cqEntries] of [[32 << 20, 255, 4096], [8 << 20, 96, undefined]] as const) {
     it(
       `loses nothing from a 100,000-event burst of names up to ${longest} bytes while the main thread spins 2 s (capacity ${
         capacity >> 20
-      } MiB)`,
+      } MiB${cqEntries ? `, a completion queue of ${cqEntries}` : ""})`,
       { timeout: 120_000 },
       async () => {
+        const opener = cqEntries ? uringSources(sys, { cqEntries }) : openSource;
+        assert.ok(!(opener instanceof Error));
         const dir = tempDir();
         const seed = Date.now() % 100_000;
         const all = names(100_000, seed, true, longest);
         const list = `${dir}.list`;
         const burst = async () => {
           const fd = watch(dir, IN.CREATE); // the queue's limit is taken here
-          const source = openSource(fd, { ...INOTIFY, capacity });
+          const source = opener(fd, { ...INOTIFY, capacity });
           try {
             const seen: string[] = [];
             const first = readUntil(source, seen, () => seen.length > 0); // arms the read
             writeFileSync(`${dir}/first`, "");
             await first;
             writeFileSync(list, all.join("\n") + "\n");
+            // xargs touch: each event comes alone (~1 per read without COOP_TASKRUN)
             const writer = spawn("sh", ["-c", `xargs touch < "${list}"`], { cwd: dir });
             const exited = new Promise((resolve) => writer.on("exit", resolve));
             spin(2000); // only the kernel reads; its queue holds 16,384 events
@@ -222,6 +228,112 @@ describe("io_uring Source", { skip }, () => {
       },
     );
   }
+
+  it(
+    "keeps reading while its consumer awaits something else: 40,000 events, each read alone, through a completion queue of 1,024",
+    {
+      skip: NEEDS_ROOT,
+      timeout: 60_000,
+    },
+    async () => {
+      // The thread sleeps in the event loop; each event wakes it and is read alone: 40,000
+      // completions, more than the completion queue (1,024) and the kernel queue (16,384) hold
+      // together unless this thread reaps them while the consumer is away (its iteration holds an
+      // eventfd read on the runtime's pool).
+      const small = uringSources(sys, { cqEntries: 1024 });
+      assert.ok(!(small instanceof Error));
+      const dir = tempDir();
+      const count = 40_000;
+      await withSysctl("max_queued_events", 16384, async () => {
+        const fd = watch(dir, IN.CREATE);
+        const source = small(fd, INOTIFY);
+        try {
+          const seen: string[] = [];
+          const first = readUntil(source, seen, () => seen.length > 0);
+          writeFileSync(`${dir}/first`, "");
+          await first;
+          // One file at a time from a shell loop: ~10-30 µs apart, each read before the next comes
+          const writer = spawn("sh", ["-c", `i=0; while [ $i -lt ${count} ]; do : > f$i; i=$((i+1)); done`], {
+            cwd: dir,
+          });
+          // The consumer awaits something else: the writer's exit
+          assert.equal(await deadline(new Promise((r) => writer.on("exit", r)), 50_000, "the writer"), 0);
+          await readUntil(source, seen, () => seen.length > count || seen.includes("Q_OVERFLOW"));
+          const expected = Array.from({ length: count }, (_, i) => `C f${i}`);
+          assert.equal(firstDifference(seen.slice(1), expected), undefined);
+        } finally {
+          source.close();
+          sys.close(fd);
+          removeDir(dir);
+        }
+      });
+    },
+  );
+
+  it("reads a backlog queued before the first next() on this thread, one read's worth per next(), in order", async () => {
+    const dir = tempDir();
+    const fd = watch(dir, IN.CREATE);
+    const readSize = 4096;
+    const source = openSource(fd, { ...INOTIFY, readSize });
+    const all = Array.from({ length: 2000 }, (_, i) => `f${String(i).padStart(4, "0")}`); // 32-byte records
+    try {
+      for (const name of all) writeFileSync(`${dir}/${name}`, "");
+      const seen: string[] = [];
+      const runs: number[] = [];
+      const cursors = new Map<Uint8Array, InotifyCursor>();
+      while (seen.length < all.length + 1) {
+        const run = await deadline(source.next(), 5000, `records after ${seen.length}`);
+        assert.ok(run);
+        runs.push(run.end - run.start);
+        let cursor = cursors.get(run.bytes);
+        if (!cursor) cursors.set(run.bytes, cursor = new InotifyCursor(run.bytes));
+        cursor.reset(run.end, run.start);
+        while (cursor.next()) seen.push(cursor.name);
+        // The backlog is read: what comes now is read by the kernel
+        if (seen.length === all.length) writeFileSync(`${dir}/after`, "");
+      }
+      assert.deepEqual(seen, [...all, "after"]);
+      // A read(2) per next() while the backlog lasts (the kernel's first read would take it all)
+      assert.deepEqual(runs.slice(0, 15), Array(15).fill(readSize));
+    } finally {
+      source.close();
+      sys.close(fd);
+      removeDir(dir);
+    }
+  });
+
+  it("has both regions to fill right after the regions switch, before any turn of the event loop", {
+    skip: NEEDS_ROOT,
+  }, async () => {
+    const dir = tempDir();
+    const fd = await withSysctl("max_queued_events", 64, () => watch(dir, IN.CREATE));
+    const source = openSmall(fd, { ...INOTIFY, capacity: 8192 }); // regions of 128 records; switch past 1 KiB
+    const name = (i: number) => `f${String(i).padStart(4, "0")}`; // 32-byte records
+    try {
+      const seen: string[] = [];
+      const first = readUntil(source, seen, () => seen.length >= 1); // arms the reads
+      writeFileSync(`${dir}/${name(0)}`, "");
+      await first;
+      for (let i = 1; i <= 40; i++) writeFileSync(`${dir}/${name(i)}`, ""); // 1,312 bytes: past the switch
+      await readUntil(source, seen, () => seen.length >= 41);
+      // Giving the run back (caught up) switches regions; then 200 records with no turn of the
+      // event loop: more than one region (128) and the kernel queue (64) hold together.
+      const pending = source.next();
+      for (let i = 41; i < 241; i++) writeFileSync(`${dir}/${name(i)}`, "");
+      const more: string[] = [];
+      const run = await pending;
+      assert.ok(run);
+      const cursor = new InotifyCursor(run.bytes);
+      cursor.reset(run.end, run.start);
+      while (cursor.next()) more.push(cursor.mask & IN.Q_OVERFLOW ? "Q_OVERFLOW" : `C ${cursor.name}`);
+      await readUntil(source, more, () => more.length >= 200 || more.includes("Q_OVERFLOW"));
+      assert.equal(firstDifference(more, Array.from({ length: 200 }, (_, i) => `C ${name(41 + i)}`)), undefined);
+    } finally {
+      source.close();
+      sys.close(fd);
+      removeDir(dir);
+    }
+  });
 
   it("gives the kernel's Q_OVERFLOW, after what fit, to a consumer that stopped consuming", {
     skip: canSetSysctl() ? false : "needs root to lower fs.inotify.max_queued_events",
@@ -257,12 +369,9 @@ describe("io_uring Source", { skip }, () => {
     try {
       const seen: string[] = [];
       const reading = readUntil(source, seen, () => seen.length >= all.length); // arms the reads
-      const writer = spawn("sh", ["-c", `for i in $(seq 0 4999); do printf 'f%04d\\n' $i; done | xargs touch`], {
-        cwd: dir,
-      });
-      const exited = new Promise((resolve) => writer.on("exit", resolve));
-      spin(500); // completions (each of a few records) pile up past the queue's 8 entries
-      assert.equal(await deadline(exited, 60_000, "the writer"), 0);
+      // No turn of the event loop meanwhile: each file's system calls end in a read of its one
+      // event, a completion each, past the queue's 8 entries (the rest waits in the kernel queue).
+      for (const name of all) writeFileSync(`${dir}/${name}`, "");
       await reading;
       assert.equal(firstDifference(seen, all.map((name) => `C ${name}`)), undefined);
     } finally {
@@ -370,11 +479,23 @@ describe("io_uring Source", { skip }, () => {
     }
   });
 
-  it("lets the process exit once no next() waits", async () => {
+  it("keeps the process alive from the first next() until pause(), and lets it exit after", async () => {
     const dir = tempDir();
     try {
       const event = await run([child, "event", dir], 20_000);
       assert.deepEqual([event.code, event.out.trim()], [0, "event"], event.err);
+      const away = await run([child, "away", dir], 20_000);
+      assert.deepEqual([away.code, away.out.trim()], [0, "kept alive"], away.err);
+      // Through Inotify: a loop's end pauses its source; an instance never iterated holds nothing
+      for (const mode of ["unread", "broke"]) {
+        const fresh = tempDir(); // the timer's file is new: it makes a CREATE
+        try {
+          const { code, out, err } = await run([child, mode, fresh], 20_000);
+          assert.deepEqual([code, out.trim()], [0, mode], err);
+        } finally {
+          removeDir(fresh);
+        }
+      }
       const closed = await run([child, "close", dir], 20_000);
       assert.deepEqual([closed.code, closed.out.trim()], [0, "closed"], closed.err);
     } finally {

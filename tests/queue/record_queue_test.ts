@@ -1,6 +1,7 @@
 /** RecordQueue over a fake Source: batches, kept records, break, close — no kernel. @module */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { setImmediate } from "node:timers";
 import type { Sys } from "../../ffi/types.ts";
 import { IN } from "../../queue/inotify_mask.ts";
 import { InotifyCursor, type InotifyEvent } from "../../queue/inotify_records.ts";
@@ -14,6 +15,9 @@ class FakeSource implements Source {
   read = 0;
   write = 0;
   closed = false;
+  /** Calls of pause(), and whether a next() came since the last one. */
+  pauses = 0;
+  iterating = false;
   #last?: Run;
   #waiting?: () => void;
 
@@ -25,11 +29,17 @@ class FakeSource implements Source {
   }
 
   async next(consumed?: number): Promise<Run | undefined> {
+    this.iterating = true;
     if (this.#last) this.read = consumed ?? this.#last.end;
     this.#last = undefined;
     while (!this.closed && this.read === this.write) await new Promise<void>((r) => this.#waiting = r);
     if (this.closed) return undefined;
     return this.#last = { bytes: this.bytes, start: this.read, end: this.write };
+  }
+
+  pause(): void {
+    this.pauses++;
+    this.iterating = false;
   }
 
   close(): void {
@@ -104,6 +114,24 @@ describe("RecordQueue (fake Source)", () => {
     }
     assert.deepEqual([names(first), names(rest)], [["a"], ["b", "c", "d"]]);
     assert.deepEqual([...rest[2].nameBytes], [...new TextEncoder().encode("d")]);
+  });
+
+  it("pauses its source when a loop ends (break, return, or close), never while it iterates", async () => {
+    const { q, source } = queue();
+    source.push(...["a", "b"].map((name) => ({ wd: 1, mask: IN.CREATE, name })));
+    for await (const ev of q.kept()) {
+      assert.equal(source.iterating, true);
+      if (ev.name === "a") break;
+    }
+    assert.deepEqual([source.pauses, source.iterating], [1, false]);
+    const batches = q.batches();
+    await batches.next(); // "b"
+    await new Promise((r) => setImmediate(r)); // the consumer is away: still iterating
+    assert.deepEqual([source.pauses, source.iterating], [1, true]);
+    const pending = batches.next();
+    q.close();
+    assert.equal((await pending).done, true);
+    assert.equal(source.pauses, 2);
   });
 
   it("observe() sees every record as its batch is handed out", async () => {

@@ -6,7 +6,8 @@
 set -u
 reports=${1:-tests/vm/.reports}
 mkdir -p "$reports"
-files=(tests/vm/smoke.vm.ts tests/vm/ninep.vm.ts tests/vm/poll.vm.ts tests/kernel/watch_queue_test.ts tests/kernel/keys_test.ts)
+files=(tests/vm/smoke.vm.ts tests/vm/ninep.vm.ts tests/vm/poll.vm.ts tests/kernel/watch_queue_test.ts tests/kernel/keys_test.ts
+  tests/kernel/uring_watch_queue_test.ts)
 [ -f tests/kernel/cli_keys_test.ts ] && files+=(tests/kernel/cli_keys_test.ts)
 status=0
 echo "== deno test (VM, $(uname -r))"
