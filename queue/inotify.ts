@@ -160,7 +160,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
    * until the next one is requested. Ends when the instance is closed.
    */
   batches(): AsyncGenerator<InotifyBatch, void, undefined> {
-    return this.#queue.batches();
+    return this.#queue.batches(this);
   }
 
   /**
@@ -168,7 +168,7 @@ export class Inotify implements AsyncIterable<InotifyEvent>, Disposable, AsyncDi
    * early (`break`) keeps the events not yet yielded for the next iteration.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<InotifyEvent> {
-    return this.#queue.kept();
+    return this.#queue.kept(this);
   }
 
   /**

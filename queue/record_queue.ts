@@ -140,7 +140,9 @@ export class RecordQueue<View, Kept> {
    * Yields one batch per run of unread records (cut at about one read's worth), each valid until
    * the next is requested. One consumer at a time; ends once closed.
    */
-  async *batches(): AsyncGenerator<RecordBatch<View>, void, undefined> {
+  async *batches(owner?: object): AsyncGenerator<RecordBatch<View>, void, undefined> {
+    // The iteration holds the public object: dropped while its loop waits, the leak net would close it.
+    void owner;
     if (this.#closed) return;
     if (this.#iterating) throw new Error(`Cannot iterate: this ${this.#format.owner} is being iterated already`);
     this.#iterating = true;
@@ -167,8 +169,8 @@ export class RecordQueue<View, Kept> {
    * Every record as a copy the caller may keep. Leaving the loop early (`break`) gives back only
    * what was yielded: the rest comes in the next loop.
    */
-  kept(): AsyncIterableIterator<Kept> {
-    const batches = this.batches();
+  kept(owner?: object): AsyncIterableIterator<Kept> {
+    const batches = this.batches(owner);
     const keep = this.#format.keep;
     let batch: RecordBatch<View> | undefined;
     let records: Iterator<View> | undefined;

@@ -260,7 +260,7 @@ export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable,
    * valid until the next one is requested. Ends when the queue is closed.
    */
   batches(): AsyncGenerator<WatchQueueBatch, void, undefined> {
-    return this.#queue.batches();
+    return this.#queue.batches(this);
   }
 
   /**
@@ -268,7 +268,7 @@ export class WatchQueue implements AsyncIterable<WatchNotification>, Disposable,
    * the loop early (`break`) keeps the notifications not yet yielded for the next loop.
    */
   [Symbol.asyncIterator](): AsyncIterableIterator<WatchNotification> {
-    return this.#queue.kept();
+    return this.#queue.kept(this);
   }
 
   /**

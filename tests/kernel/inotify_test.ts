@@ -349,7 +349,36 @@ describe("Inotify errors", () => {
   });
 });
 
+// A full collection, where the runtime offers one to tests: Bun.gc, or gc() with --expose-gc.
+// deno-lint-ignore no-explicit-any
+const fullGc: (() => void) | undefined = (globalThis as any).Bun?.gc?.bind(null, true) ?? (globalThis as any).gc;
+
 describe("Inotify reading", () => {
+  it("an instance used only by its waiting iteration is not collected (and closed) meanwhile", {
+    skip: fullGc ? false : "this runtime offers no gc() here (Bun.gc, or --expose-gc)",
+  }, async () => {
+    const dir = tempDir();
+    let held: WeakRef<Inotify> | undefined;
+    try {
+      const first = (() => { // the instance is reachable only through its iterator
+        const ino = new Inotify();
+        held = new WeakRef(ino);
+        ino.addWatch(dir, IN.CREATE);
+        return ino[Symbol.asyncIterator]().next().then((r) => r.value?.name);
+      })();
+      // Time passes on purpose, before and after the collection: the loop settles into its wait,
+      // then a finalizer, if one was due, runs at some later turn of the event loop.
+      await new Promise((r) => setTimeout(r, 100));
+      fullGc!();
+      await new Promise((r) => setTimeout(r, 100));
+      spawn("touch", [`${dir}/after-gc`]);
+      assert.equal(await deadline(first, 5000, "the event after a collection"), "after-gc");
+    } finally {
+      held?.deref()?.close();
+      removeDir(dir);
+    }
+  });
+
   it("pendingBytes() counts the kernel queue (FIONREAD) before reading starts", () =>
     withQueue((dir, ino) => {
       ino.addWatch(dir, IN.CREATE);
