@@ -174,19 +174,6 @@ export function readMounts(sys: Sys): MountInfo[] {
   return parseMountInfo(new TextDecoder().decode(readFileWhole(sys, "/proc/self/mountinfo")));
 }
 
-/**
- * File systems whose getdents64(2) fills the buffer until the directory ends (tmpfs's
- * dcache_readdir, ext4's and xfs's and btrfs's readdir): there a read that leaves room for another
- * entry was the last one, and the read that would return 0 can be skipped. FUSE, NFS and 9p can
- * return less before the end.
- */
-const FILL_WHOLE_READS = new Set(["tmpfs", "ext2", "ext3", "ext4", "xfs", "btrfs"]);
-
-/** Whether every one of `filesystems` fills each directory read until the directory ends. */
-export function fillWholeReads(filesystems: readonly (readonly TreeFilesystem[] | undefined)[]): boolean {
-  return filesystems.every((list) => list !== undefined && list.every((fs) => FILL_WHOLE_READS.has(fs.type)));
-}
-
 /** A file system of a tree with the id of its mount (mountinfo's; -1 for the root's), to tell a remount. */
 export interface MountedFilesystem extends TreeFilesystem {
   readonly mountId: number;

@@ -169,7 +169,6 @@ const STATX_WANTED = 0x1 | 0x2 | 0x40 | 0x100 | 0x200; // TYPE | MODE | MTIME | 
 const STATX_SIZE = 256;
 const LISTING_SIZE = 32 * 1024;
 const NAME_SIZE = 256; // NAME_MAX + its NUL
-const MAX_DIRENT = 19 + NAME_SIZE + 7; // a linux_dirent64 with the longest name, padded to 8
 const ENOENT = 2, ENOTDIR = 20, ELOOP = 40;
 const utf8Decoder = new TextDecoder();
 
@@ -187,16 +186,8 @@ export class FsCalls {
   readonly #path = new CPath();
   readonly #name = new Uint8Array(NAME_SIZE);
 
-  readonly #shortReadEnds: () => boolean;
-
-  /**
-   * @param shortReadEnds Whether a listing that left room for another entry has ended (true only
-   *   where the file systems fill each read: see `fillWholeReads()`), which saves a getdents64(2)
-   *   per directory: a tenth of watch()'s setup.
-   */
-  constructor(sys: Sys, shortReadEnds: () => boolean = () => false) {
+  constructor(sys: Sys) {
     this.#sys = sys;
-    this.#shortReadEnds = shortReadEnds;
   }
 
   /**
@@ -209,7 +200,7 @@ export class FsCalls {
     if (fd === -1) throw new SyscallError(sys.errno(), "open", path);
     const entries: DirEntry[] = [];
     try {
-      const cursor = this.#cursor, short = LISTING_SIZE - MAX_DIRENT, shortEnds = this.#shortReadEnds();
+      const cursor = this.#cursor;
       for (let n; (n = sys.getdents64(fd, this.#listing)) !== 0;) {
         if (n === -1) throw new SyscallError(sys.errno(), "getdents64", path);
         cursor.reset(n);
@@ -217,7 +208,6 @@ export class FsCalls {
           if (cursor.isDots) continue;
           entries.push({ name: cursor.name(), type: cursor.type });
         }
-        if (shortEnds && n <= short) break;
       }
     } finally {
       sys.close(fd);

@@ -16,7 +16,7 @@ import { setImmediate } from "node:timers";
 import { resolve } from "node:path";
 import { toPath } from "./args.ts";
 import { abortError } from "./errors.ts";
-import { filesystemsOfTrees, fillWholeReads, type TreeFilesystem } from "./filesystems.ts";
+import { filesystemsOfTrees, type TreeFilesystem } from "./filesystems.ts";
 import { FsCalls } from "./fs_calls.ts";
 import { Inotify, type InotifyBatch } from "./inotify.ts";
 import { IN } from "./inotify_mask.ts";
@@ -83,7 +83,6 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   readonly #marker: QueueMarker;
   readonly #poller: Poller;
   readonly #host: Host;
-  #fillWholeReads = false;
   readonly #wanted: ReadonlySet<WatchEventKind>;
   readonly #rescan: boolean;
   readonly #recursive: boolean;
@@ -133,8 +132,7 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
     this.#recursive = config.recursive;
     this.#followSymlinks = config.followSymlinks;
     const ino = this.#ino = new Inotify(config.inotify, host);
-    // As the trees' file systems were at setup, and as the last look found them (a mount came?).
-    const fs = new FsCalls(host.sys, () => this.#fillWholeReads && fillWholeReads([this.#poller.filesystems]));
+    const fs = new FsCalls(host.sys);
     const port: TreePort = {
       addWatch: (path, mask) => ino.addWatch(path, mask),
       rmWatch: (wd) => ino.rmWatch(wd),
@@ -343,7 +341,6 @@ export class Watcher implements AsyncIterable<WatchEvent>, AsyncDisposable {
   async #setup(roots: readonly string[]): Promise<void> {
     await Promise.resolve(); // let watch() return first
     try {
-      this.#fillWholeReads = fillWholeReads(filesystemsOfTrees(this.#host.sys, roots));
       this.#tree.addRoots(roots);
       while (!this.#closed && this.#tree.setUp(SETUP_SLICE)) await new Promise((done) => setImmediate(done));
       // The trees' file systems: warnings, or the places to poll (their events enter #sink, so
