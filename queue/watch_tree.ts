@@ -74,8 +74,12 @@ export type TreeSink = (ev: WatchEvent, replaced?: boolean) => void;
  * - `poll`: a `rescan` made every few seconds: directories known and watched keep their watch (no
  *   inotify_add_watch per directory per walk; on 9p each would make a new inode), and a directory
  *   that cannot be listed is not reported again.
+ * - `repair`: a directory the tree holds what another directory held for (its watch was taken, or it
+ *   was listed where a rename read later says it was not), or could not list at its old path: a
+ *   `rescan` of it, but its known subdirectories that are still where their watch is are left to
+ *   their own records (listing them again would apply the records still queued a second time).
  */
-export type ScanMode = "setup" | "new" | "rescan" | "poll";
+export type ScanMode = "setup" | "new" | "rescan" | "poll" | "repair";
 
 /** {@linkcode Node.flags}: reached through a symbolic link (followSymlinks). */
 const LINK = 1;
@@ -122,6 +126,8 @@ interface Scan {
   node: Node;
   path: string;
   mode: ScanMode;
+  /** `repair`: listed even when its watch is where it was (the directory the repair is for). */
+  relist?: boolean;
 }
 
 function pathOf(node: Node): string {
@@ -194,6 +200,24 @@ export class WatchTree {
    * reports under one is stat'ed at once, so that the next walk does not report it again.
    */
   readonly #polled = new Set<Node>();
+  /**
+   * Directories watched (after setup) while records queued before their watch may still be unread:
+   * a rename read later may have happened before the watch was placed, and then it moves another
+   * directory than the one watched and listed (see {@linkcode #placeAgain}). A record of a node's
+   * wd, or of a higher one, proves that the records have caught up (wds only grow: it was queued
+   * after the watch was placed, and so was everything read after it). In placement order, so their
+   * wds grow too.
+   */
+  readonly #ahead = new Set<Node>();
+  /** The highest wd of a record read so far. */
+  #clock = 0;
+  /** The highest wd inotify_add_watch gave. */
+  #newest = 0;
+  /**
+   * Directories whose watch a placement took from them (their directory is at another path now):
+   * what they hold came from that directory, so each is listed again at its own path.
+   */
+  readonly #robbed: Node[] = [];
 
   /**
    * @param port The watches and the disk.
@@ -284,6 +308,7 @@ export class WatchTree {
     const node = new Node(path, undefined, isDirectory);
     node.root = path;
     node.wd = wd;
+    if (wd > this.#newest) this.#newest = wd;
     this.#byWd.set(wd, node);
     this.#roots.push(node);
     if (!isDirectory) this.#look(node, path);
@@ -306,7 +331,10 @@ export class WatchTree {
   #scanDir(scan: Scan, stack: Scan[]): void {
     const { node, path, mode } = scan;
     const keep = mode === "poll" && node.wd >= 0; // polled: the watch stays as it is
-    if (node.root === undefined && !keep && !this.#place(node, path, mode)) return;
+    const wd = node.wd;
+    if (node.root === undefined && !keep && !this.#place(node, path, mode, scan.relist)) return;
+    // Still where its watch is (and listed once): its own records keep what it holds.
+    if (mode === "repair" && !scan.relist && node.wd === wd && !this.#unscanned.has(node)) return;
     let entries: DirEntry[];
     try {
       entries = this.#port.list(path);
@@ -322,7 +350,7 @@ export class WatchTree {
     }
     if (this.#unscanned.size > 0) this.#unscanned.delete(node);
     const { recursive, followSymlinks } = this.#options;
-    const diff = mode === "rescan" || mode === "poll";
+    const diff = mode === "rescan" || mode === "poll" || mode === "repair";
     const children = node.children!;
     const seen = diff ? new Set<string>() : undefined;
     const added: Node[] = [];
@@ -363,44 +391,113 @@ export class WatchTree {
     }
   }
 
-  /** Scans `node` and everything under it, to the end, as `mode` says. */
+  /**
+   * Scans `node` and everything under it, to the end, as `mode` says; then the directories whose
+   * watch a placement took on the way, each at its own path, diffed.
+   */
   #walk(node: Node, path: string, mode: ScanMode): void {
-    const stack: Scan[] = [{ node, path, mode }];
-    while (stack.length > 0) this.#scanDir(stack.pop()!, stack);
+    const stack: Scan[] = [{ node, path, mode, relist: mode === "repair" }];
+    for (;;) {
+      while (stack.length > 0) this.#scanDir(stack.pop()!, stack);
+      const robbed = this.#robbed.pop();
+      if (robbed === undefined) return;
+      if (robbed.wd < 0 && this.#attached(robbed)) {
+        stack.push({ node: robbed, path: pathOf(robbed), mode: "repair", relist: true });
+      }
+    }
   }
 
-  /** Adds a directory's watch. False when it should not be listed (gone, a loop, no watch). */
-  #place(node: Node, path: string, mode: ScanMode): boolean {
-    let wd: number;
+  /** The mask a directory's watch is placed with. */
+  #dirMask(): number {
+    return this.#options.mask | IN.ONLYDIR | (this.#options.followSymlinks ? 0 : IN.DONT_FOLLOW);
+  }
+
+  /**
+   * Adds a directory's watch. False when it should not be listed (gone, a loop, no watch).
+   *
+   * Outside setup, a directory is listed only under a watch placed for that listing: when the wd
+   * given was placed before (another node's: the directory moved while its records were lost or not
+   * read yet; or, with `relist`, this node's own), it is replaced by a new one. Records of the old
+   * wd still queued are of changes the listing sees, which would otherwise be applied twice (a file
+   * that replaced a directory there, renamed by a record of the swap before it, say).
+   */
+  #place(node: Node, path: string, mode: ScanMode, relist = false): boolean {
+    let wd = this.#addDirWatch(node, path, mode);
+    if (wd < 0) return false;
+    if (node.wd === wd && !relist) return true;
+    const owner = this.#byWd.get(wd);
+    if (owner && owner !== node) {
+      // The same directory by another name: through a symlink (skip it: no loops), or a bind
+      // mount; or the directory moved while its records were lost or not read yet: it is this
+      // node now, and the owner holds what this directory holds, so it is listed again at its path.
+      if (isLink(node)) return false;
+      owner.wd = -1;
+      this.#ahead.delete(owner);
+      if (mode !== "setup" && owner.root === undefined && !this.#sameDirectory(path, owner)) this.#robbed.push(owner);
+    }
+    // Another directory at this path, or this one's watch replaced below: the node's old watch goes.
+    const own = node.wd === wd;
+    if (node.wd >= 0 && this.#byWd.get(node.wd) === node) this.#unwatch(node.wd);
+    node.wd = -1;
+    if (mode === "setup") {
+      if (wd > this.#newest) this.#newest = wd;
+    } else {
+      if (wd <= this.#newest) { // placed before
+        if (!own) this.#unwatch(wd);
+        wd = this.#addDirWatch(node, path, mode);
+        if (wd < 0) return false;
+      }
+      this.#newest = wd;
+      this.#ahead.delete(node); // (added again last: the set stays in placement order)
+      this.#ahead.add(node);
+    }
+    node.wd = wd;
+    this.#byWd.set(wd, node);
+    return true;
+  }
+
+  /** inotify_add_watch for a directory; -1 when it failed (reported, or noted as gone). */
+  #addDirWatch(node: Node, path: string, mode: ScanMode): number {
     try {
-      wd = this.#port.addWatch(
-        path,
-        this.#options.mask | IN.ONLYDIR | (this.#options.followSymlinks ? 0 : IN.DONT_FOLLOW),
-      );
+      return this.#port.addWatch(path, this.#dirMask());
     } catch (err) {
       const code = (err as SyscallError).code;
       if (code === "ENOENT" || code === "ENOTDIR") { // gone or moved: its events follow
         this.#unscanned.add(node);
-        return false;
+        return -1;
       }
       if (mode === "setup" && code === "ENOSPC") throw err; // ready rejects, with the numbers
       const needed = code === "ENOSPC" ? this.watches + countDirs([path], this.#counting) : 0;
       const error = needed ? new WatchLimitError(path, this.watches, needed, this.#port.watchLimit()) : err as Error;
       this.#sink({ kind: "error", path, isDirectory: true, error });
-      return false;
+      return -1;
     }
-    if (node.wd === wd) return true;
-    const owner = this.#byWd.get(wd);
-    if (owner && owner !== node) {
-      // The same directory by another name: through a symlink (skip it: no loops), or the inode
-      // moved while events were lost (it is this node now).
-      if (isLink(node)) return false;
-      owner.wd = -1;
+  }
+
+  /** Whether `path` and the path of `node` lead to the same directory now. */
+  #sameDirectory(path: string, node: Node): boolean {
+    const a = this.#port.stat(path), b = a && this.#port.stat(pathOf(node));
+    return b !== undefined && a!.dev === b.dev && a!.ino === b.ino;
+  }
+
+  /**
+   * A directory moved by a rename record after its watch was placed ahead of the records: if the
+   * rename happened before the watch was placed, the tree has moved the listing of the directory
+   * that was at the old path then, to a path where the disk may hold another one (two new
+   * directories swapped before their records were read: each was listed at the other's final
+   * path). The kernel says which: the wd of what is at the new path now. When it is another watch
+   * than the node's, the node is repaired there (a new watch, listed, the difference reported: see
+   * {@linkcode ScanMode}); the node holding that watch, if any, is repaired at its own path
+   * ({@linkcode #walk}). Nothing there now: records still to come say where it went.
+   */
+  #placeAgain(node: Node, path: string): void {
+    let wd: number;
+    try {
+      wd = this.#port.addWatch(path, this.#dirMask());
+    } catch {
+      return; // gone from there (a rename or delete to come), or not to be watched: a scan tells
     }
-    if (node.wd >= 0 && this.#byWd.get(node.wd) === node) this.#unwatch(node.wd); // a new inode at this path
-    node.wd = wd;
-    this.#byWd.set(wd, node);
-    return true;
+    if (wd !== node.wd) this.#walk(node, path, "repair");
   }
 
   #unwatch(wd: number): void {
@@ -477,6 +574,13 @@ export class WatchTree {
    */
   record(r: TreeRecord): void {
     const { wd, mask } = r;
+    if (wd > this.#clock) {
+      this.#clock = wd;
+      for (const node of this.#ahead) {
+        if (node.wd > wd) break;
+        this.#ahead.delete(node);
+      }
+    }
     const pairing = this.#pairing;
     if (pairing.size > 0) {
       const proven = pairing.proven(wd, mask, r.cookie);
@@ -487,6 +591,7 @@ export class WatchTree {
     if (mask & IN.IGNORED) {
       this.#byWd.delete(wd);
       dir.wd = -1;
+      this.#ahead.delete(dir);
       if (this.#roots.includes(dir)) this.#rootGone(dir, false);
     } else if (this.stale) {
       return; // the rescan has seen it
@@ -562,7 +667,11 @@ export class WatchTree {
     }
     const oldPath = join(pathOf(fromDir!), half.name);
     const path = join(pathOf(toDir), toName);
-    if (this.#excluded(path)) {
+    // rename(2) never moves a directory into itself: where the tree has the target inside the
+    // moved directory, the target's watch was placed again after this rename (the directory was
+    // listed where it is now), so the tree cannot say where the target was. Taken as a move out:
+    // the records that follow, and the scans they cause, bring back what is there.
+    if (this.#excluded(path) || (node.children && this.#inSubtree(toDir, node))) {
       this.#emit("delete", oldPath, isDir(node));
       this.#drop(node, true);
       return;
@@ -582,17 +691,49 @@ export class WatchTree {
     }
   }
 
+  /** Whether `node` is `top` or under it. */
+  #inSubtree(node: Node, top: Node): boolean {
+    for (let n: Node | undefined = node; n; n = n.parent) if (n === top) return true;
+    return false;
+  }
+
   /**
    * After a rename of `moved`: directories in its subtree that could not be watched or listed at
-   * their old path (the rename had happened already) are scanned at the new one.
+   * their old path (the rename had happened already) are scanned at the new one (diffed: a node
+   * whose watch was taken holds what another directory held); those whose watch was placed ahead
+   * of the records are placed again there ({@linkcode #placeAgain}).
    */
   #scanMoved(moved: Node): void {
-    for (const node of [...this.#unscanned]) {
-      if (!this.#unscanned.has(node)) continue; // scanned by the walk of one above it
-      let n: Node | undefined = node;
-      while (n && n !== moved) n = n.parent;
-      if (n) this.#walk(node, pathOf(node), "new");
+    if (this.#unscanned.size > 0) {
+      for (const node of this.#inside(moved, this.#unscanned)) {
+        if (this.#unscanned.has(node)) this.#walk(node, pathOf(node), "repair"); // (or scanned by a walk above it)
+      }
     }
+    if (this.#ahead.size > 0) {
+      for (const node of this.#inside(moved, this.#ahead)) {
+        if (this.#ahead.has(node)) this.#placeAgain(node, pathOf(node)); // (or dropped by a walk above it)
+      }
+    }
+  }
+
+  /**
+   * The `nodes` that are `top` or under it: found by walking top's directories while
+   * that costs less than looking up from each of `nodes` (a few, or a big subtree moved).
+   */
+  #inside(top: Node, nodes: ReadonlySet<Node>): Node[] {
+    const found: Node[] = [];
+    const stack = [top];
+    let budget = nodes.size;
+    while (stack.length > 0) {
+      const n = stack.pop()!;
+      if (nodes.has(n)) found.push(n);
+      budget -= n.children!.size;
+      if (budget < 0) { // the subtree is the bigger: look up from each node instead
+        return [...nodes].filter((node) => this.#inSubtree(node, top));
+      }
+      for (const child of n.children!.values()) if (child.children) stack.push(child);
+    }
+    return found;
   }
 
   #movedOut(half: MoveHalf): void {
@@ -637,11 +778,13 @@ export class WatchTree {
     while (stack.length > 0) {
       const n = stack.pop()!;
       if (n.wd >= 0 && this.#byWd.get(n.wd) === n) {
-        if (rm) this.#unwatch(n.wd);
+        // A watch placed ahead of the records may be on a directory that lives on elsewhere.
+        if (rm || this.#ahead.has(n)) this.#unwatch(n.wd);
         else this.#byWd.delete(n.wd);
       }
       n.wd = -1;
       if (this.#unscanned.size > 0) this.#unscanned.delete(n);
+      if (this.#ahead.size > 0) this.#ahead.delete(n);
       if (n.children) { for (const child of n.children.values()) stack.push(child); }
     }
   }
@@ -765,5 +908,7 @@ export class WatchTree {
   /** Forgets every watch: the inotify instance is closed, the kernel dropped them all. */
   clear(): void {
     this.#byWd.clear();
+    this.#ahead.clear();
+    this.#robbed.length = 0;
   }
 }

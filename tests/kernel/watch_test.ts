@@ -15,7 +15,9 @@ import {
 } from "node:fs";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
+import * as nodeFs from "node:fs";
 import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
+import { churn, fill, Rng } from "../fixtures/churn.ts";
 import { churnScript } from "../fixtures/churn_script.ts";
 import { deadline } from "../helpers.ts";
 import { runFile } from "../fixtures/runtime.ts";
@@ -380,6 +382,104 @@ describe("watch() sync()", () => {
     } finally {
       removeDir(outside);
     }
+  });
+
+  it("resolves after in-process churn read only afterwards (new directories swapped before their records were read): the applied events give the real tree", async () => {
+    // Seeds that once left two swapped directories' contents swapped in the tree, then random ones.
+    const seed = Number(process.env.NOTIQ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    for (const round of [2, 28, 130, 136, seed, seed + 1, seed + 2, seed + 3]) {
+      await withWatcher({}, async (dir, watcher, reader) => {
+        const known = realTree(dir);
+        fill(nodeFs, new Rng(round), dir, 3, 2, 2);
+        const log = churn(nodeFs, new Rng(round), dir, 40); // nothing read meanwhile: every scan sees the end
+        await reader.synced(watcher);
+        for (const ev of reader.events) apply(known, dir, ev);
+        const real = realTree(dir);
+        const what = `churn seed ${round} (NOTIQ_SEED=${seed} repeats this test):\n${log.join("\n")}`;
+        assert.deepEqual(lines(known), lines(real), what);
+        assert.equal(watcher.stats().watches, [...real.values()].filter((d) => d).length + 1, what);
+        assert.equal(kernelWatchCount(), watcher.stats().watches, what);
+      });
+    }
+  });
+
+  it("resolves after in-process churn read in part between the steps: the applied events give the real tree", async () => {
+    // Between steps the consumer takes what is ready (up to a few events, 1 ms each at most): the
+    // tree reads some records while the disk is ahead of them, and others as they come.
+    const seed = Number(process.env.NOTIQ_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    for (const round of [316, seed, seed + 1, seed + 2]) {
+      await withWatcher({}, async (dir, watcher, reader) => {
+        const known = realTree(dir);
+        fill(nodeFs, new Rng(round), dir, 3, 2, 2);
+        const rng = new Rng(round), log: string[] = [];
+        for (let step = 0; step < 150; step++) {
+          try {
+            log.push(...churn(nodeFs, rng, dir, 1));
+          } catch (err) { // a name made twice (each call numbers its names from 0): the step stops there
+            log.push(`(${(err as Error).message.split("\n")[0]})`);
+          }
+          for (let k = rng.int(4); k > 0; k--) await reader.next(1);
+        }
+        await reader.synced(watcher);
+        for (const ev of reader.events) apply(known, dir, ev);
+        const real = realTree(dir);
+        const what = `churn seed ${round} (NOTIQ_SEED=${seed} repeats this test):\n${log.join("\n")}`;
+        assert.deepEqual(lines(known), lines(real), what);
+        assert.equal(kernelWatchCount(), [...real.values()].filter((d) => d).length + 1, what);
+      });
+    }
+  });
+
+  it("after two new directories were swapped before their records were read, each path ends with its own contents", async () => {
+    await withWatcher({}, async (dir, watcher, reader) => {
+      mkdirSync(`${dir}/a`);
+      mkdirSync(`${dir}/b`);
+      writeFileSync(`${dir}/b/f`, "");
+      renameSync(`${dir}/a`, `${dir}/t`);
+      renameSync(`${dir}/b`, `${dir}/a`);
+      renameSync(`${dir}/t`, `${dir}/b`);
+      const events = await reader.synced(watcher);
+      // a and b are listed where they are at the end; the renames, read then, move what was listed.
+      assert.deepEqual(events.map((ev) => show(ev).replaceAll(`${dir}/`, "")), [
+        "create a/",
+        "create a/f",
+        "create b/",
+        "rename a -> t/",
+        "rename b -> a/",
+        "create a/f",
+        "rename t -> b/",
+        "delete b/f",
+      ]);
+      const known = new Map<string, boolean>();
+      for (const ev of events) apply(known, dir, ev);
+      assert.deepEqual(lines(known), lines(realTree(dir)));
+      assert.equal(kernelWatchCount(), 3);
+    });
+  });
+
+  it("a rename read after its target was listed inside the renamed directory is a move out, and what follows brings it back", async () => {
+    await withWatcher({}, async (dir, watcher, reader) => {
+      mkdirSync(`${dir}/x`);
+      await reader.synced(watcher); // x is watched
+      mkdirSync(`${dir}/n`);
+      renameSync(`${dir}/n`, `${dir}/x/n`); // queued as: n moved into x's watch
+      renameSync(`${dir}/x/n`, `${dir}/n`);
+      renameSync(`${dir}/x`, `${dir}/n/x`); // n, listed when its CREATE is read, holds x (and x's watch)
+      const events = await reader.synced(watcher);
+      assert.deepEqual(events.map((ev) => show(ev).replaceAll(`${dir}/`, "")), [
+        "create x/",
+        "create n/",
+        "create n/x/",
+        "delete n/",
+        "create n/",
+        "create n/x/",
+        "delete x/",
+      ]);
+      const known = new Map<string, boolean>();
+      for (const ev of events) apply(known, dir, ev);
+      assert.deepEqual(lines(known), lines(realTree(dir)));
+      assert.equal(kernelWatchCount(), 3);
+    });
   });
 
   it("writes nothing in the watched tree and opens nothing there", async () => {

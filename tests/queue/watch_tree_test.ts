@@ -287,6 +287,90 @@ const cases: Case[] = [
     watches: [".", "q", "q/n"],
   },
   {
+    name:
+      "a swap of two new directories read after both were scanned at their swapped paths: each ends with its own contents",
+    steps: [
+      // All done before any record is read: each CREATE's scan finds the other directory.
+      mkdir("a"),
+      mkdir("b"),
+      write("b/f"),
+      mv("a", "t"),
+      mv("b", "a"),
+      mv("t", "b"),
+      ["CREATE ISDIR", "", "a"], // lists a: the old b, with f
+      ["CREATE ISDIR", "", "b"], // lists b: the old a, empty
+      ["MOVED_FROM ISDIR", "", "a", 1],
+      ["MOVED_TO ISDIR", "", "t", 1], // nothing at t now: nothing to check
+      ["MOVED_FROM ISDIR", "", "b", 2],
+      ["MOVED_TO ISDIR", "", "a", 2], // a holds the old b: a is listed again
+      ["MOVED_FROM ISDIR", "", "t", 3],
+      ["MOVED_TO ISDIR", "", "b", 3], // and b
+    ],
+    events: [
+      "create a/",
+      "create a/f",
+      "create b/",
+      "rename a/ -> t/",
+      "rename b/ -> a/",
+      "create a/f",
+      "rename t/ -> b/",
+      "delete b/f",
+    ],
+    watches: [".", "a", "b"],
+  },
+  {
+    name: "a new directory renamed, then one made at its old name, before either was read: each keeps its contents",
+    steps: [
+      mkdir("a"),
+      write("a/f"),
+      mv("a", "b"),
+      mkdir("a"),
+      ["CREATE ISDIR", "", "a"], // lists the second a
+      ["MOVED_FROM ISDIR", "", "a", 1],
+      ["MOVED_TO ISDIR", "", "b", 1], // b is another directory: listed at b
+      ["CREATE ISDIR", "", "a"],
+    ],
+    events: ["create a/", "rename a/ -> b/", "create b/f", "create a/"],
+    watches: [".", "a", "b"],
+  },
+  {
+    name: "a new directory renamed after its watch was placed: one rename, nothing listed again",
+    steps: [
+      mkdir("a"),
+      write("a/f"),
+      ["CREATE ISDIR", "", "a"],
+      mv("a", "b"),
+      ["MOVED_FROM ISDIR", "", "a", 1],
+      ["MOVED_TO ISDIR", "", "b", 1],
+      ["MOVE_SELF", "a"],
+    ],
+    events: ["create a/", "create a/f", "rename a/ -> b/"],
+    watches: [".", "b"],
+  },
+  {
+    name:
+      "a rename into a directory the tree has under the moved one (its watch taken since) is a move out; the records after it bring back what is there",
+    steps: [
+      mkdir("x"),
+      ["CREATE ISDIR", "", "x"],
+      mkdir("n"),
+      mv("n", "x/n"),
+      mv("x/n", "n"),
+      mv("x", "n/x"),
+      ["CREATE ISDIR", "", "n"], // lists n with x in it: x's watch is the node n/x's now
+      ["MOVED_FROM ISDIR", "", "n", 1],
+      ["MOVED_TO ISDIR", "x", "n", 1], // n into x's watch: into n/x, into itself
+      ["MOVED_FROM ISDIR", "x", "n", 2],
+      ["MOVED_TO ISDIR", "", "n", 2],
+      ["MOVED_FROM ISDIR", "", "x", 3],
+      ["MOVE_SELF", "x"],
+      "end",
+      "end",
+    ],
+    events: ["create x/", "create n/", "create n/x/", "delete n/", "create n/", "create n/x/", "delete x/"],
+    watches: [".", "n", "n/x"],
+  },
+  {
     name: "a directory that could not be watched because it was deleted is forgotten with its DELETE",
     steps: [
       mkdir("n"),
