@@ -10,16 +10,14 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { mkdirSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { watch, type Watcher, type WatchEvent, type WatchEventKind } from "../../mod.ts";
+import { watch, type WatchEvent, type WatchEventKind } from "../../mod.ts";
 import { NEEDS_ROOT } from "../helpers.ts";
 import { churnScript } from "../fixtures/churn_script.ts";
 import { onceEach } from "../fixtures/settled.ts";
 import {
   apply,
-  assertFdCount,
   fdCount,
   lines,
-  Reader,
   realTree,
   removeDir,
   runWhileReading,
@@ -27,37 +25,11 @@ import {
   tempDir,
   waitFor,
   warmUp,
-  withSysctl,
+  withWatcher,
 } from "../fixtures/watch.ts";
 
 /** Long enough that no window ends by time in a test: only sync(), close or an overflow flush. */
 const NEVER = 600_000;
-
-/** Runs `body` with a temp dir and a watcher on it; checks that no fd is left open afterwards. */
-async function withWatcher(
-  options: Parameters<typeof watch>[1],
-  body: (dir: string, watcher: Watcher, reader: Reader) => Promise<void>,
-  prepare?: (dir: string) => void,
-  queued?: number,
-): Promise<void> {
-  const dir = tempDir();
-  const before = fdCount();
-  try {
-    prepare?.(dir);
-    const watcher = queued
-      ? await withSysctl("max_queued_events", queued, () => watch(dir, options))
-      : watch(dir, options);
-    try {
-      await watcher.ready;
-      await body(dir, watcher, new Reader(watcher));
-    } finally {
-      await watcher.close();
-    }
-  } finally {
-    removeDir(dir);
-  }
-  await assertFdCount(before);
-}
 
 /** Runs `script` with sh in `cwd` to its end; fails on a non-zero status. */
 function sh(script: string, cwd: string): void {

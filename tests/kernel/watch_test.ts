@@ -16,7 +16,7 @@ import {
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import * as nodeFs from "node:fs";
-import { IN, Inotify, watch, type Watcher, type WatchEvent, WatchLimitError } from "../../mod.ts";
+import { IN, Inotify, watch, type WatchEvent, WatchLimitError } from "../../mod.ts";
 import { churn, fill, Rng } from "../fixtures/churn.ts";
 import { churnScript } from "../fixtures/churn_script.ts";
 import { deadline } from "../helpers.ts";
@@ -34,39 +34,8 @@ import {
   show,
   tempDir,
   warmUp,
-  withSysctl,
+  withWatcher,
 } from "../fixtures/watch.ts";
-
-/**
- * Runs `body` with a temp dir and a watcher on it; checks that no fd is left open afterwards.
- * With `queued`, the watcher's kernel queue holds that many events (`max_queued_events`, which the
- * kernel takes at inotify_init1(): set around watch() only).
- */
-async function withWatcher(
-  options: Parameters<typeof watch>[1],
-  body: (dir: string, watcher: Watcher, reader: Reader) => Promise<void>,
-  prepare?: (dir: string) => void,
-  queued?: number,
-): Promise<void> {
-  const dir = tempDir();
-  const before = fdCount();
-  try {
-    prepare?.(dir);
-    const watcher = queued
-      ? await withSysctl("max_queued_events", queued, () => watch(dir, options))
-      : watch(dir, options);
-    try {
-      await watcher.ready;
-      await body(dir, watcher, new Reader(watcher));
-    } finally {
-      await watcher.close();
-    }
-  } finally {
-    removeDir(dir);
-  }
-  // A worker's own fds may take a moment to go after terminate().
-  await assertFdCount(before);
-}
 
 before(warmUp);
 
