@@ -1,6 +1,7 @@
 /**
  * notiq: the Linux kernel's notification queues — inotify and the general notification queue —
- * for Deno and Bun, through the runtime's own FFI and libc. No native addon, no build step.
+ * for Deno, Bun and Node, through the runtime's own FFI (koffi on Node 22/24) and libc. No native
+ * addon, no build step.
  *
  * @example Watching a directory
  * ```ts
