@@ -153,9 +153,9 @@ touch "$RUN/out/stdout" "$RUN/out/stderr"
 
 # --- 4. Boot ------------------------------------------------------------------------------------
 # KVM is not usable on these machines: TCG, with -cpu max for the AVX2 Bun needs. thread=single (both vCPUs
-# on one host thread): under multi-threaded TCG, Node (24 and 26) died now and then while V8 compiled on its
-# background threads (SIGSEGV, or SIGTRAP "Check failed: it->second.Size() > offset"): 9 of 140 short runs,
-# 0 of 80 with thread=single, which is about 1.3x slower.
+# on one host thread): under multi-threaded TCG, Node (24 and 26) crashed now and then inside V8 (SIGSEGV, or
+# SIGTRAP "Check failed: it->second.Size() > offset", its JIT page tracking): 9 of 140 short runs; 0 of 30 with
+# node --single-threaded (no V8 background threads), 0 of 80 with thread=single, which is about 1.3x slower.
 # -smp needs explicit sockets, or the guest comes up with one CPU. tsc=reliable: under TCG the TSC
 # looks unstable to the kernel, which would fall back to a slow clocksource. panic=-1: a panic
 # reboots, so qemu exits instead of hanging.
