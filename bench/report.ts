@@ -166,6 +166,9 @@ function standardCommand(runtime: string, bench: string): string {
   return `node_modules/${runtime}/bin/node ${file}`;
 }
 
+/** The bench file a figure came from (`bench/NAME_bench.ts`): one file may record several benches ("settle", "settle e2e"). */
+const benchFile = (doc: BenchDoc) => /\bbench\/(\w+)_bench\.ts\b/.exec(doc.command)?.[1] ?? doc.bench;
+
 /**
  * A subject's name without its runtime, which the column gives: "chokidar (Node 26)" is chokidar,
  * "node:fs.watch (Bun)" the runtime's own; "node:fs.watch (Node 20.20.2)", Node in a child
@@ -224,7 +227,7 @@ export function render(results: Results): string {
           first ? spec.question(docs[0]) : "",
           subject,
           ...runtimes.map((r) => byRuntime.get(r) ?? "-"),
-          first ? `\`${bench}\`` : "",
+          first ? `\`${benchFile(docs[0])}\`` : "",
         ]);
         first = false;
       }
@@ -238,7 +241,7 @@ export function render(results: Results): string {
 
 /** The paragraphs under the table: the commands, and when, where and with what each bench ran. */
 function measuredWhere(docs: BenchDoc[], runtimes: string[]): string[] {
-  const standard = (d: BenchDoc) => d.command === standardCommand(runtimeOf(d), d.bench);
+  const standard = (d: BenchDoc) => d.command === standardCommand(runtimeOf(d), benchFile(d));
   const commands = runtimes.map((r) => `\`${standardCommand(r, "X")}\` (${heading(r)} column)`);
   const out = [
     wrap(
@@ -249,8 +252,8 @@ function measuredWhere(docs: BenchDoc[], runtimes: string[]): string[] {
         "several runs, and only ratios within one run mean much.",
     ),
   ];
-  const odd = docs.filter((d) => !standard(d));
-  if (odd.length) out.push("", wrap(`Other commands: ${odd.map((d) => `\`${d.command}\``).join(", ")}.`));
+  const odd = [...new Set(docs.filter((d) => !standard(d)).map((d) => `\`${d.command}\``))];
+  if (odd.length) out.push("", wrap(`Other commands: ${odd.join(", ")}.`));
   // One line per day and machine: which benches ran there, with which runtimes and peers.
   const where = new Map<string, { docs: BenchDoc[]; runtimes: Set<string>; peers: Set<string> }>();
   for (const d of docs) {
