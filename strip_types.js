@@ -14,33 +14,37 @@ if (!("Deno" in globalThis) && !("Bun" in globalThis) && root.includes("/node_mo
   if (!registerHooks || !stripTypeScriptTypes) {
     throw new Error(`notiq is TypeScript, which Node strips from 22.18 on; this is Node ${process.versions.node}`);
   }
-  // node:crypto only for the compile cache (below); its load costs a few ms.
-  const { hash } = getCompileCacheDir?.() ? await import("node:crypto") : {};
+  // Where the user turned Node's compile cache on, stripped files are kept there (see stripped()):
+  // its directory is per Node version. node:crypto is loaded for that only (a few ms).
+  const cacheDir = getCompileCacheDir?.();
+  const cache = cacheDir ? { dir: `${cacheDir}/notiq-stripped`, hash: (await import("node:crypto")).hash } : undefined;
+  try {
+    if (cache) mkdirSync(cache.dir, { recursive: true });
+  } catch {
+    // Then nothing is kept; the sources are right all the same.
+  }
   registerHooks({
     load(url, context, nextLoad) {
       if (!url.startsWith(root) || !url.endsWith(".ts")) return nextLoad(url, context);
-      return { format: "module", source: stripped(readFileSync(new URL(url), "utf8"), hash), shortCircuit: true };
+      return { format: "module", source: stripped(readFileSync(new URL(url), "utf8"), cache), shortCircuit: true };
     },
   });
 }
 
 /**
- * `typescript` without its types. Stripping every file takes ~90 ms of each start, so where the
- * user turned Node's compile cache on (NODE_COMPILE_CACHE, module.enableCompileCache(): its
- * directory is per Node version) the result is kept there, named by a hash of the source.
+ * `typescript` without its types. Stripping every file takes most of a start, so with a `cache`
+ * the result is kept in `cache.dir`, named by a hash of the source, and read from there next time.
  */
-function stripped(typescript, hash) {
-  const dir = hash && getCompileCacheDir();
-  if (!dir) return stripTypeScriptTypes(typescript, { mode: "strip" });
-  const file = `${dir}/notiq-stripped/${hash("sha256", typescript)}.js`;
+function stripped(typescript, cache) {
+  if (!cache) return stripTypeScriptTypes(typescript, { mode: "strip" });
+  const file = `${cache.dir}/${cache.hash("sha256", typescript)}.js`;
   try {
     return readFileSync(file, "utf8");
   } catch {
-    // not cached yet
+    // not kept yet
   }
   const source = stripTypeScriptTypes(typescript, { mode: "strip" });
   try {
-    mkdirSync(`${dir}/notiq-stripped`, { recursive: true });
     const temp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`; // whole or absent: rename
     writeFileSync(temp, source);
     renameSync(temp, file);
